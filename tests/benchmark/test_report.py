@@ -1,0 +1,69 @@
+"""Score parsing and the results tables."""
+import csv
+
+import pytest
+
+from upstream_distill.benchmark import report
+from upstream_distill.benchmark.cli import parse_args, plan_runs
+from upstream_distill.benchmark.runs import UpstreamSpec, parse_metric
+
+EVAL_LOG = """[Runner] - Resume from x
+test-clean:   0%|          | 0/3 [00:00<?, ?it/s]
+test-clean loss: 3.1
+test-clean uer: 71.5
+test-clean wer: 98.25
+"""
+
+
+def test_parse_metric_takes_the_split_and_metric_asked_for():
+    assert parse_metric(EVAL_LOG, "test-clean", "wer") == 98.25
+    assert parse_metric(EVAL_LOG, "test-clean", "uer") == 71.5
+    assert parse_metric("dev acc: 0.5\ntest acc: 0.25\n", "test", "acc") == 0.25
+    with pytest.raises(ValueError, match="no 'test per"):
+        parse_metric(EVAL_LOG, "test", "per")
+
+
+def test_overall_is_the_mean_with_error_rates_flipped():
+    row = {"pr_per": 20, "asr_wer": 40, "ks_acc": 90, "sid_acc": 50, "er_acc": 60}
+    assert report.overall_score(row) == pytest.approx((80 + 60 + 90 + 50 + 60) / 5)
+    row["er_acc"] = ""
+    assert report.overall_score(row) is None
+
+
+def test_published_rows_reproduce_papers_overall():
+    # DistilHuBERT's published SUPERB row (PR/ASR/KS/SID/ER) -> (83.73+86.63+95.98+73.54+63.02)/5.
+    row = {"pr_per": 16.27, "asr_wer": 13.37, "ks_acc": 95.98, "sid_acc": 73.54, "er_acc": 63.02}
+    assert report.overall_score(row) == pytest.approx(80.58, abs=0.01)
+
+
+def test_rows_merge_and_tables_are_written(tmp_path):
+    a = report.make_row("fbank", 0.0, {"pr": 80.0, "asr": 95.0, "ks": 30.0, "sid": 10.0, "er": 40.0}, "tiny")
+    b = report.make_row("teacher", 5.0, {"pr": 30.0, "asr": 60.0}, "tiny")
+    paths = report.write_reports(report.merge_rows([], [a, b]), tmp_path, "tiny")
+    rows = report.read_rows(paths["csv"])
+    assert [r["upstream"] for r in rows] == ["fbank", "teacher"]
+    assert float(rows[0]["overall"]) == pytest.approx((20 + 5 + 30 + 10 + 40) / 5)
+    assert rows[1]["overall"] == "" and rows[1]["ks_acc"] == ""
+    assert rows[0]["preset"] == "tiny" and rows[0]["date"] and "cores" in rows[0]["machine"]
+    a2 = report.make_row("fbank", 0.0, {"pr": 70.0, "asr": 95.0, "ks": 30.0, "sid": 10.0, "er": 40.0}, "tiny")
+    merged = report.merge_rows(rows, [a2])
+    assert [r["upstream"] for r in merged] == ["fbank", "teacher"] and merged[0]["pr_per"] == 70.0
+    md = paths["md"].read_text()
+    assert "preset `tiny`" in md and "| fbank |" in md
+    assert paths["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plan_has_one_run_per_task_and_er_fold(tmp_path):
+    args = parse_args(["--preset", "tiny", "-u", "fbank", "-u", "distill_student:exp/a/states-9.ckpt",
+                       "--er-folds", "2"])
+    runs = plan_runs(args.upstreams, args.tasks, args.er_folds, tmp_path)
+    assert len(runs) == 2 * (4 + 2)
+    assert args.upstreams[1] == UpstreamSpec("distill_student", "exp/a/states-9.ckpt")
+    assert args.upstreams[1].label == "distill_student(a)"
+    assert len({r.expdir for r in runs}) == len(runs)
+
+
+def test_unknown_benchmark_task_is_rejected(capsys):
+    with pytest.raises(SystemExit):
+        parse_args(["-u", "fbank", "--tasks", "asr,weather"])
+    assert "--tasks: unknown task(s) weather" in capsys.readouterr().err

@@ -1,0 +1,134 @@
+"""`run_benchmark.py`: score upstreams on the five SUPERB tasks and write `results/<preset>/`.
+
+    python run_benchmark.py --preset mini -u fbank -u tiny_hubert -u distill_student:exp/x/states-9000.ckpt
+
+Builds the embedded corpus if it is missing, runs every (upstream, task[, fold]) through the
+real s3prl harness (see runs.py), skips runs that already left a score, and rewrites
+results/<preset>/scores.{csv,md,png}. A failed run is reported with its log and makes the
+command exit non-zero; the other runs still go ahead and the tables show what finished.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Dict, List
+
+from tqdm import tqdm
+
+from ..s3prl_bridge.run_downstream import default_corpus_dir
+from ..s3prl_bridge.tasks import ER_FOLDS, PRESETS, TASKS
+from . import report
+from .runs import REPO_ROOT, RunFailed, TaskRun, UpstreamSpec, execute
+
+LOG = logging.getLogger("benchmark")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", choices=PRESETS, default="mini", help="embedded corpus and task configs")
+    parser.add_argument("-u", "--upstream", action="append", required=True, metavar="NAME[:CKPT]",
+                        help="an s3prl hub name, optionally with its checkpoint (-k); repeat for more rows")
+    parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated subset of pr,asr,ks,sid,er")
+    parser.add_argument("--er-folds", type=int, default=len(ER_FOLDS),
+                        help="IEMOCAP-layout folds to run for er (SUPERB: all 5, score = their mean)")
+    parser.add_argument("--corpus", type=Path, help="corpus folder (default: data/mini_superb/<preset>)")
+    parser.add_argument("--exp-root", type=Path, default=REPO_ROOT / "exp" / "benchmark",
+                        help="where each task run keeps its s3prl experiment folder")
+    parser.add_argument("--results", type=Path, default=REPO_ROOT / "results", help="tables go to RESULTS/<preset>/")
+    args = parser.parse_args(argv)
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown:
+        parser.error(f"--tasks: unknown task(s) {', '.join(unknown)}; choose from {', '.join(TASKS)}")
+    if not 1 <= args.er_folds <= len(ER_FOLDS):
+        parser.error(f"--er-folds: must be between 1 and {len(ER_FOLDS)}")
+    args.tasks = tasks
+    args.upstreams = [UpstreamSpec.parse(u) for u in args.upstream]
+    return args
+
+
+def plan_runs(upstreams: List[UpstreamSpec], tasks: List[str], er_folds: int, exp_root: Path) -> List[TaskRun]:
+    runs = []
+    for spec in upstreams:
+        for name in tasks:
+            folds = ER_FOLDS[:er_folds] if name == "er" else (None,)
+            for fold in folds:
+                expdir = exp_root / spec.label / (name if fold is None else f"{name}-{fold}")
+                runs.append(TaskRun(spec, TASKS[name], fold, expdir))
+    return runs
+
+
+def count_upstream_params(spec: UpstreamSpec) -> float:
+    """Millions of parameters of the upstream as the harness builds it."""
+    from ..s3prl_bridge import prepare_s3prl
+
+    prepare_s3prl()
+    import s3prl.hub as hub
+
+    if not callable(getattr(hub, spec.name, None)):
+        raise SystemExit(f"run_benchmark.py: error: -u/--upstream: unknown upstream {spec.name!r}")
+    model = getattr(hub, spec.name)(ckpt=spec.ckpt) if spec.ckpt else getattr(hub, spec.name)()
+    return sum(p.numel() for p in model.parameters()) / 1e6
+
+
+def ensure_corpus(preset: str, corpus: Path) -> None:
+    from ..mini_superb import build_corpus
+
+    LOG.info("corpus: %s (preset %s)", corpus, preset)
+    build_corpus(preset, corpus)
+
+
+def collect_row(spec: UpstreamSpec, runs: List[TaskRun], params_m: float, preset: str) -> dict:
+    """Task scores of one upstream (ER = mean over its folds); unfinished tasks stay empty."""
+    per_task: Dict[str, List[float]] = {}
+    expected: Dict[str, int] = {}
+    for run in runs:
+        if run.upstream != spec:
+            continue
+        expected[run.task.name] = expected.get(run.task.name, 0) + 1
+        if run.done():
+            per_task.setdefault(run.task.name, []).append(run.load_score()["percent"])
+    percents = {task: sum(v) / len(v) for task, v in per_task.items() if len(v) == expected[task]}
+    return report.make_row(spec.label, params_m, percents, preset)
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="[%(name)s] %(message)s")
+    args = parse_args(argv)
+    corpus = args.corpus or default_corpus_dir(args.preset)
+    params = {spec: count_upstream_params(spec) for spec in args.upstreams}
+    ensure_corpus(args.preset, corpus)
+
+    runs = plan_runs(args.upstreams, args.tasks, args.er_folds, args.exp_root / args.preset)
+    todo = [run for run in runs if not run.done()]
+    LOG.info("%d task runs planned, %d already finished (resumed), %d to do",
+             len(runs), len(runs) - len(todo), len(todo))
+    failures = []
+    with tqdm(todo, desc="benchmark", unit="run", dynamic_ncols=True) as bar:
+        for run in bar:
+            bar.set_postfix_str(run.name)
+            LOG.info("%s: training and scoring (logs in %s)", run.name, run.expdir)
+            try:
+                record = execute(run, args.preset, corpus)
+            except RunFailed as err:
+                LOG.error("%s FAILED: %s", run.name, err)
+                failures.append(run.name)
+                continue
+            LOG.info("%s: %s %s = %.4g (train %.0fs, test %.0fs)", run.name, record["split"], record["metric"],
+                     record["value"], record["train_seconds"], record["eval_seconds"])
+
+    out_dir = args.results / args.preset
+    rows = [collect_row(spec, runs, params[spec], args.preset) for spec in args.upstreams]
+    rows = report.merge_rows(report.read_rows(out_dir / "scores.csv"), rows)
+    paths = report.write_reports(rows, out_dir, args.preset)
+    LOG.info("wrote %s", ", ".join(str(p) for p in paths.values()))
+    if failures:
+        LOG.error("%d run(s) failed: %s", len(failures), ", ".join(failures))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""Score tables: one row per upstream, written as CSV, Markdown and a PNG plot.
+
+`overall` is the plain mean of (100 - PER, 100 - WER, KS acc, SID acc, ER acc), the form
+STaR and ARMHuBERT report. Rows accumulate across benchmark invocations: a new run of an
+upstream replaces its row, other rows stay. Every row says the preset, machine and date
+it was measured on.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import platform
+from datetime import date
+from pathlib import Path
+from typing import Dict, List, Optional
+
+TASK_COLUMNS = {"pr": "pr_per", "asr": "asr_wer", "ks": "ks_acc", "sid": "sid_acc", "er": "er_acc"}
+ERROR_RATE_COLUMNS = {"pr_per", "asr_wer"}
+COLUMNS = ["upstream", "params_m", *TASK_COLUMNS.values(), "overall", "preset", "machine", "date"]
+
+
+def machine_description() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    import torch
+
+    gpu = f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
+    return f"{cpu} x{os.cpu_count()} cores{gpu}, torch {torch.__version__}"
+
+
+def overall_score(row: Dict[str, object]) -> Optional[float]:
+    values = []
+    for column in TASK_COLUMNS.values():
+        value = row.get(column)
+        if value in (None, ""):
+            return None
+        value = float(value)
+        values.append(100.0 - value if column in ERROR_RATE_COLUMNS else value)
+    return sum(values) / len(values)
+
+
+def make_row(upstream: str, params_m: float, task_percents: Dict[str, float], preset: str) -> dict:
+    row = {"upstream": upstream, "params_m": round(params_m, 2), "preset": preset,
+           "machine": machine_description(), "date": date.today().isoformat()}
+    for task, column in TASK_COLUMNS.items():
+        value = task_percents.get(task)
+        row[column] = "" if value is None else round(value, 2)
+    overall = overall_score(row)
+    row["overall"] = "" if overall is None else round(overall, 2)
+    return row
+
+
+def read_rows(csv_path: Path) -> List[dict]:
+    if not csv_path.is_file():
+        return []
+    with open(csv_path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def merge_rows(old: List[dict], new: List[dict]) -> List[dict]:
+    """New rows replace old rows of the same upstream; order: old order, then new upstreams."""
+    by_name = {row["upstream"]: row for row in old}
+    order = [row["upstream"] for row in old]
+    for row in new:
+        if row["upstream"] not in by_name:
+            order.append(row["upstream"])
+        by_name[row["upstream"]] = row
+    return [by_name[name] for name in order]
+
+
+def _atomic_write(path: Path, write) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def write_csv(rows: List[dict], path: Path) -> None:
+    extra = [c for row in rows for c in row if c not in COLUMNS]
+    columns = COLUMNS + list(dict.fromkeys(extra))
+
+    def write(tmp):
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=columns, restval="")
+            writer.writeheader()
+            writer.writerows(rows)
+
+    _atomic_write(path, write)
+
+
+def write_markdown(rows: List[dict], path: Path, preset: str) -> None:
+    header = ["upstream", "params (M)", "PR PER ↓", "ASR WER ↓", "KS acc ↑", "SID acc ↑", "ER acc ↑", "overall ↑"]
+    keys = ["upstream", "params_m", *TASK_COLUMNS.values(), "overall"]
+    lines = [
+        f"# Mini-SUPERB scores, preset `{preset}`",
+        "",
+        "Written by `python run_benchmark.py --preset " + preset + "`; frozen upstreams, s3prl task experts.",
+        "overall = mean(100 − PER, 100 − WER, KS, SID, ER). Each row was measured on its own machine and date:",
+        "",
+        "| " + " | ".join(header) + " | measured on |",
+        "|" + "---|" * (len(header) + 1),
+    ]
+    for row in rows:
+        cells = [str(row.get(k, "")) for k in keys]
+        lines.append("| " + " | ".join(cells) + f" | {row.get('machine', '')}, {row.get('date', '')} |")
+    _atomic_write(path, lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
+
+
+def write_plot(rows: List[dict], path: Path, preset: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    labels = ["PR\n100−PER", "ASR\n100−WER", "KS acc", "SID acc", "ER acc", "overall"]
+    keys = [*TASK_COLUMNS.values(), "overall"]
+    fig, ax = plt.subplots(figsize=(max(7, 1.6 * len(labels)), 4.2))
+    width = 0.8 / max(1, len(rows))
+    x = np.arange(len(labels))
+    for i, row in enumerate(rows):
+        values = []
+        for key in keys:
+            value = row.get(key, "")
+            value = float(value) if value not in ("", None) else np.nan
+            values.append(100.0 - value if key in ERROR_RATE_COLUMNS else value)
+        ax.bar(x + (i - (len(rows) - 1) / 2) * width, values, width,
+               label=f"{row['upstream']} ({row.get('params_m', '?')}M)")
+    ax.set_xticks(x, labels)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("score (higher is better)")
+    dates = sorted({str(r.get("date", "")) for r in rows})
+    machines = sorted({str(r.get("machine", "")) for r in rows})
+    ax.set_title(f"Mini-SUPERB, preset {preset} — {', '.join(dates)}\n{'; '.join(machines)}", fontsize=8)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    _atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+    plt.close(fig)
+
+
+def write_reports(rows: List[dict], out_dir: Path, preset: str) -> Dict[str, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"csv": out_dir / "scores.csv", "md": out_dir / "scores.md", "png": out_dir / "scores.png"}
+    write_csv(rows, paths["csv"])
+    write_markdown(rows, paths["md"], preset)
+    write_plot(rows, paths["png"], preset)
+    return paths

@@ -1,0 +1,153 @@
+"""One benchmark run = one upstream on one task (one fold for ER) through the real s3prl harness.
+
+Each run trains with `run_downstream.py -m train`, then scores the best-on-dev checkpoint
+with `run_downstream.py -m evaluate`, both as subprocesses whose output goes to log files
+in the run's folder. A finished run leaves `score.json`; a run without it is started again
+with s3prl's auto-resume (`-a`), so an interrupted benchmark redoes nothing that finished.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from ..s3prl_bridge.tasks import Task
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+RUN_DOWNSTREAM = REPO_ROOT / "run_downstream.py"
+
+
+class RunFailed(RuntimeError):
+    """A task run's subprocess failed or printed no score; the message names its log."""
+
+
+@dataclass(frozen=True)
+class UpstreamSpec:
+    """`-u NAME` or `-u NAME:CKPT` on the benchmark's command line."""
+
+    name: str
+    ckpt: Optional[str] = None
+
+    @classmethod
+    def parse(cls, text: str) -> "UpstreamSpec":
+        name, _, ckpt = text.partition(":")
+        return cls(name, ckpt or None)
+
+    @property
+    def label(self) -> str:
+        """The row name: the upstream, plus the checkpoint's experiment folder when given."""
+        if self.ckpt is None:
+            return self.name
+        ckpt = Path(self.ckpt)
+        return f"{self.name}({ckpt.parent.name or ckpt.stem})"
+
+    def upstream_flags(self) -> list:
+        return ["-u", self.name] + (["-k", self.ckpt] if self.ckpt else [])
+
+
+@dataclass(frozen=True)
+class TaskRun:
+    upstream: UpstreamSpec
+    task: Task
+    fold: Optional[str]
+    expdir: Path
+
+    @property
+    def name(self) -> str:
+        return f"{self.upstream.label}/{self.task.name}" + (f"/{self.fold}" if self.fold else "")
+
+    @property
+    def score_file(self) -> Path:
+        return self.expdir / "score.json"
+
+    def done(self) -> bool:
+        return self.score_file.is_file()
+
+    def load_score(self) -> dict:
+        with open(self.score_file) as fh:
+            return json.load(fh)
+
+
+def parse_metric(log_text: str, split: str, metric: str) -> float:
+    """The last `<split> <metric>: <value>` line an s3prl expert printed."""
+    pattern = re.compile(rf"^{re.escape(split)} {re.escape(metric)}: ([-+0-9.eEinfa]+)\s*$", re.M)
+    found = pattern.findall(log_text)
+    if not found:
+        raise ValueError(f"no '{split} {metric}: ...' line")
+    return float(found[-1])
+
+
+def _run_logged(cmd: list, log_file: Path) -> None:
+    with open(log_file, "a") as log:
+        log.write(f"\n$ {' '.join(cmd)}\n")
+        log.flush()
+        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
+                              env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    if proc.returncode != 0:
+        tail = "".join(log_file.read_text(errors="replace").splitlines(True)[-15:])
+        raise RunFailed(f"exit code {proc.returncode}; see {log_file}. Last lines:\n{tail}")
+
+
+def _atomic_write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def scoring_checkpoint(run: TaskRun) -> Path:
+    """The best-on-dev checkpoint (SUPERB protocol). s3prl's experts save it only when dev
+    beats the initial best (accuracy 0, WER/PER 100%), so a run that never did is scored
+    from its last checkpoint, which is then as good as any."""
+    best = run.expdir / run.task.best_checkpoint
+    if best.is_file():
+        return best
+    states = sorted(run.expdir.glob("states-*.ckpt"), key=lambda p: int(p.stem.split("-")[-1]))
+    if not states:
+        raise RunFailed(f"training wrote no checkpoint in {run.expdir}; see {run.expdir / 'train.log'}")
+    return states[-1]
+
+
+def execute(run: TaskRun, preset: str, corpus: Path) -> dict:
+    """Train, evaluate and record one task run; returns the score record."""
+    run.expdir.mkdir(parents=True, exist_ok=True)
+    python = sys.executable
+    train_cmd = [python, str(RUN_DOWNSTREAM), "-m", "train", *run.upstream.upstream_flags(),
+                 "-d", run.task.name, "--preset", preset, "--corpus", str(corpus),
+                 "-p", str(run.expdir), "-a"]
+    if run.fold:
+        train_cmd += ["-v", run.fold]
+    started = time.time()
+    _run_logged(train_cmd, run.expdir / "train.log")
+    train_seconds = time.time() - started
+
+    best = scoring_checkpoint(run)
+    eval_log = run.expdir / "test.log"
+    eval_log.unlink(missing_ok=True)
+    started = time.time()
+    _run_logged([python, str(RUN_DOWNSTREAM), "-m", "evaluate", "-e", str(best),
+                 "-t", run.task.test_split], eval_log)
+    eval_seconds = time.time() - started
+    try:
+        value = parse_metric(eval_log.read_text(errors="replace"), run.task.test_split, run.task.metric)
+    except ValueError as err:
+        raise RunFailed(f"{err} in {eval_log}") from None
+    record = {
+        "upstream": run.upstream.label,
+        "task": run.task.name,
+        "fold": run.fold,
+        "metric": run.task.metric,
+        "split": run.task.test_split,
+        "value": value,
+        "percent": value * 100 if run.task.metric_is_fraction else value,
+        "train_seconds": round(train_seconds, 1),
+        "eval_seconds": round(eval_seconds, 1),
+        "checkpoint": str(best),
+    }
+    _atomic_write_json(run.score_file, record)
+    return record

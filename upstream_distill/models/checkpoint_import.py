@@ -1,0 +1,290 @@
+"""Load a teacher from whatever checkpoint the user has, offline.
+
+Formats, detected from the path and the file's contents:
+
+* a Hugging Face model folder (``config.json`` + ``model.safetensors`` or
+  ``pytorch_model.bin``) of HubertModel / WavLMModel / Wav2Vec2Model, or the
+  weights file inside such a folder;
+* a fairseq ``.pt``: ``{"model": state dict, "cfg": ...}`` (cfg a dict or
+  omegaconf with fields under ``cfg["model"]`` and ``cfg["task"]``; WavLM's
+  release stores a flat ``cfg``) or legacy ``{"model", "args": Namespace}``;
+* an s3prl-converted fairseq checkpoint (``model_weight``, ``model_cfg``,
+  ``task_cfg``: what s3prl's ``hubert``/``wav2vec2`` upstreams download);
+* a file written by :func:`save_teacher` (config + state dict, plain types).
+
+Security: fairseq checkpoints pickle ``argparse.Namespace``, omegaconf
+configs and fairseq classes, which ``torch.load(weights_only=True)`` (the
+default since torch 2.6) refuses.  We first try the safe loader; only if it
+refuses do we unpickle fully (``weights_only=False``), which can run code
+embedded in the file.  This happens only for the path the caller passes to
+:func:`load_teacher` (trust it as you would run it), never for files found
+by search.  fairseq's own classes (e.g. its ``Dictionary`` in
+``task_state``) are replaced by inert stand-ins, so fairseq need not be
+installed.
+
+Loading is strict: every parameter of the model must come from the file and
+every tensor of the file must be used, except keys known to be irrelevant
+for a frozen encoder (wav2vec 2.0's quantizer, mask embeddings, task heads
+of HF models); otherwise :class:`CheckpointError` lists the keys.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import pickle
+import types
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Dict, List, Tuple, Union
+
+import torch
+from torch import Tensor
+
+from .import_fairseq import convert_fairseq_state, detect_fairseq_arch, teacher_config_from_fairseq
+from .import_huggingface import HF_WEIGHT_FILES, is_huggingface_folder, read_huggingface_folder
+from .teacher import TeacherModel
+from .teacher_config import TeacherConfig
+
+__all__ = ["CheckpointError", "load_teacher", "save_teacher", "read_teacher_checkpoint"]
+
+_LG = logging.getLogger(__name__)
+_NATIVE_MARKER = "upstream_distill_teacher"  # value: format version
+_NATIVE_VERSION = 1
+_EXPECTED = ("a fairseq checkpoint ({'model': state dict, 'cfg' or 'args': config}) of HuBERT, "
+             "wav2vec 2.0 or WavLM, an s3prl-converted one ('model_weight', 'model_cfg', "
+             "'task_cfg'), a file written by save_teacher, or a Hugging Face model folder "
+             "(config.json + model.safetensors or pytorch_model.bin)")
+_MAX_LISTED_KEYS = 12
+
+PathLike = Union[str, Path]
+
+
+class CheckpointError(ValueError):
+    """A teacher checkpoint cannot be used; the message names the file and what was expected."""
+
+
+def load_teacher(path: PathLike, freeze: bool = True) -> TeacherModel:
+    """Build the teacher a checkpoint describes and load its weights strictly.
+
+    Returns the model in eval mode; with ``freeze`` (default) its parameters
+    do not require gradients.  Raises :class:`CheckpointError` for a missing,
+    unreadable or foreign file, an unsupported architecture, or weights that
+    do not match the architecture exactly.
+    """
+    path = Path(path)
+    config, state = read_teacher_checkpoint(path)
+    model = TeacherModel(config)
+    _load_strictly(model, state, path)
+    model.eval()
+    if freeze:
+        model.requires_grad_(False)
+    return model
+
+
+def read_teacher_checkpoint(path: PathLike) -> Tuple[TeacherConfig, Dict[str, Tensor]]:
+    """``(config, state dict in TeacherModel names)``, without building the model."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"teacher checkpoint {str(path)!r}: no such file or folder; "
+                              f"expected {_EXPECTED}")
+    folder = _huggingface_folder_of(path)
+    try:
+        if folder is not None:
+            config, state, unknown = read_huggingface_folder(folder)
+            source = "Hugging Face"
+        elif path.is_dir():
+            raise ValueError(f"a folder without config.json; expected {_EXPECTED}")
+        else:
+            config, state, unknown, source = _read_pickled(path)
+    except CheckpointError:
+        raise
+    except ValueError as err:
+        raise CheckpointError(f"teacher checkpoint {str(path)!r}: {err}") from err
+    if unknown:
+        raise CheckpointError(f"teacher checkpoint {str(path)!r} ({source}, arch {config.arch}) has "
+                              f"{len(unknown)} unexpected keys: {_listed(unknown)}")
+    return config, state
+
+
+def save_teacher(model: TeacherModel, path: PathLike) -> None:
+    """Write config + weights in plain types (loadable with ``weights_only=True``)."""
+    payload = {_NATIVE_MARKER: _NATIVE_VERSION, "config": model.config.to_dict(),
+               "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)  # atomic: a crash never leaves half a checkpoint under the real name
+
+
+# ---------------------------------------------------------------------------
+# formats
+
+
+def _huggingface_folder_of(path: Path):
+    if is_huggingface_folder(path):
+        return path
+    if path.is_file() and path.name in HF_WEIGHT_FILES and is_huggingface_folder(path.parent):
+        return path.parent
+    return None
+
+
+def _read_pickled(path: Path):
+    """``(config, state, unknown keys, source name)`` of a single-file checkpoint."""
+    payload = _torch_load(path)
+    if not isinstance(payload, Mapping):
+        raise ValueError(f"it holds a {type(payload).__name__}, not a dict; expected {_EXPECTED}")
+    if _NATIVE_MARKER in payload:
+        config = TeacherConfig.from_dict(dict(payload["config"]))
+        return config, dict(payload["state_dict"]), [], "save_teacher"
+    if "model_weight" in payload:
+        for key in ("model_cfg", "task_cfg"):
+            if key not in payload:
+                raise ValueError(f"an s3prl-converted checkpoint needs {key!r} beside 'model_weight'")
+        return _from_fairseq(payload["model_weight"], _plain(payload["model_cfg"]),
+                             _plain(payload["task_cfg"])) + ("s3prl-converted fairseq",)
+    if "model" not in payload:
+        if payload and all(isinstance(v, Tensor) for v in payload.values()):
+            raise ValueError(f"it is a bare state dict ({len(payload)} tensors, e.g. "
+                             f"{_listed(list(payload), 3)}) without a model configuration; expected {_EXPECTED}")
+        raise ValueError(f"no 'model' entry (found keys {_listed([str(k) for k in payload])}); "
+                         f"expected {_EXPECTED}")
+    cfg, args = payload.get("cfg"), payload.get("args")
+    if cfg is None and args is None:
+        raise ValueError("it has a 'model' state dict but neither 'cfg' nor 'args', so its "
+                         f"architecture is unknown; expected {_EXPECTED}")
+    if cfg is not None:
+        cfg = _plain(cfg)
+        model_cfg = cfg.get("model", cfg)  # WavLM's release: flat cfg
+        task_cfg = cfg.get("task") if "model" in cfg else cfg
+    else:
+        model_cfg = task_cfg = _plain(args)
+    return _from_fairseq(payload["model"], model_cfg, task_cfg) + ("fairseq",)
+
+
+def _from_fairseq(state, model_cfg, task_cfg):
+    if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise ValueError("its model weights are not a state dict of tensors")
+    if not isinstance(model_cfg, Mapping):
+        raise ValueError(f"its model config is a {type(model_cfg).__name__}, not a mapping")
+    arch = detect_fairseq_arch(model_cfg, state)
+    config = teacher_config_from_fairseq(model_cfg, task_cfg, arch, state)
+    converted, unknown = convert_fairseq_state(state, config)
+    return config, converted, unknown
+
+
+def _plain(value):
+    """omegaconf / Namespace / Mapping -> nested plain dicts."""
+    if isinstance(value, argparse.Namespace):
+        return {k: _plain(v) for k, v in vars(value).items()}
+    try:
+        from omegaconf import DictConfig, ListConfig, OmegaConf
+    except ImportError:  # pragma: no cover - omegaconf is a dependency
+        DictConfig = ListConfig = ()
+    if DictConfig and isinstance(value, (DictConfig, ListConfig)):
+        try:
+            return OmegaConf.to_container(value, resolve=True)
+        except Exception:  # noqa: BLE001 - unresolvable interpolation: keep it unresolved
+            return OmegaConf.to_container(value, resolve=False)
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+# ---------------------------------------------------------------------------
+# unpickling
+
+
+class _Unavailable:
+    """Inert stand-in for a class of a package that is not installed (fairseq)."""
+
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+
+    def __setstate__(self, state):
+        self.state = state
+
+    def __str__(self):
+        return str(self.args[0]) if len(self.args) == 1 else repr(self)
+
+
+_STANDIN_PACKAGES = ("fairseq", "examples")  # examples: fairseq's example tasks (e.g. WavLM's)
+
+
+class _TolerantUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        try:
+            return super().find_class(module, name)
+        except (ImportError, AttributeError):
+            if module.split(".")[0] not in _STANDIN_PACKAGES:
+                raise
+            return type(name, (_Unavailable,), {"__module__": module})
+
+
+_tolerant_pickle = types.ModuleType("tolerant_pickle", "pickle with stand-ins for fairseq classes")
+_tolerant_pickle.Unpickler = _TolerantUnpickler
+_tolerant_pickle.load = lambda file, **kwargs: _TolerantUnpickler(file, **kwargs).load()
+
+
+def _looks_like_torch_file(path: Path) -> bool:
+    """torch.save writes a zip archive (torch >= 1.6) or a pickle (PROTO opcode 0x80 first)."""
+    if zipfile.is_zipfile(path):
+        return True
+    with open(path, "rb") as file:
+        return file.read(1) == b"\x80"
+
+
+def _torch_load(path: Path):
+    """Safe ``torch.load`` first; the full unpickler only if the safe one refuses."""
+    if not _looks_like_torch_file(path):
+        raise ValueError(f"not a PyTorch checkpoint (neither a zip archive nor a pickle); "
+                         f"expected {_EXPECTED}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "weights only load failed" not in str(err).lower():
+            raise _unreadable(err) from None
+    except Exception as err:  # noqa: BLE001 - torch raises RuntimeError, EOFError, ... on garbage
+        raise _unreadable(err) from None
+    _LG.info("%s holds Python objects beyond tensors (fairseq config); unpickling it fully "
+             "because it was passed explicitly", path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_tolerant_pickle)
+    except Exception as err:  # noqa: BLE001
+        raise _unreadable(err) from None
+
+
+def _unreadable(err: BaseException) -> ValueError:
+    return ValueError(f"not a readable PyTorch checkpoint ({_first_line(err)}); expected {_EXPECTED}")
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"
+
+
+# ---------------------------------------------------------------------------
+# strict loading
+
+
+def _listed(keys: List[str], limit: int = _MAX_LISTED_KEYS) -> str:
+    shown = ", ".join(keys[:limit])
+    return shown + (f", ... ({len(keys) - limit} more)" if len(keys) > limit else "")
+
+
+def _load_strictly(model: TeacherModel, state: Dict[str, Tensor], path: Path) -> None:
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # shape mismatches
+        raise CheckpointError(f"teacher checkpoint {str(path)!r} does not fit the {model.config.arch} "
+                              f"architecture its config describes: {err}") from None
+    problems = []
+    if result.missing_keys:
+        problems.append(f"missing {len(result.missing_keys)} weights: {_listed(result.missing_keys)}")
+    if result.unexpected_keys:
+        problems.append(f"{len(result.unexpected_keys)} unexpected weights: "
+                        f"{_listed(result.unexpected_keys)}")
+    if problems:
+        raise CheckpointError(f"teacher checkpoint {str(path)!r} ({model.config.arch}) does not match "
+                              f"its architecture (TeacherModel names): {'; '.join(problems)}")

@@ -1,0 +1,69 @@
+"""Length files that s3prl's asr expert buckets by (`bucket_file/<subset>.csv`).
+
+s3prl's own generator lives only in its git repository, asks for subsets on stdin and
+calls torchaudio functions removed in torchaudio 2.9; this one reads lengths with
+soundfile and writes the same format: header `,file_path,length,label`, one row per
+utterance, `file_path` relative to the LibriSpeech root, sorted by length descending.
+
+    python -m upstream_distill.s3prl_bridge.len_for_bucket -i /data/LibriSpeech -o /data/len_for_bucket \
+        -s train-clean-100 dev-clean test-clean
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+from pathlib import Path
+from typing import Iterable, List, Tuple
+
+import soundfile
+
+DEFAULT_SUBSETS = ("train-clean-100", "dev-clean", "dev-other", "test-clean", "test-other")
+
+
+def subset_lengths(root: Path, subset: str, extension: str = ".flac") -> List[Tuple[str, int]]:
+    folder = root / subset
+    if not folder.is_dir():
+        raise FileNotFoundError(f"LibriSpeech subset folder {folder} not found")
+    rows = []
+    for path in sorted(folder.rglob(f"*{extension}")):
+        try:
+            frames = soundfile.info(str(path)).frames
+        except RuntimeError as err:
+            raise RuntimeError(f"cannot read audio file {path}: {err}") from None
+        rows.append((path.relative_to(root).as_posix(), frames))
+    if not rows:
+        raise FileNotFoundError(f"no *{extension} files under {folder}")
+    rows.sort(key=lambda row: row[1], reverse=True)
+    return rows
+
+
+def write_length_csv(rows: Iterable[Tuple[str, int]], csv_path: Path) -> None:
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = csv_path.with_name(csv_path.name + ".tmp")
+    with open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["", "file_path", "length", "label"])
+        for index, (file_path, length) in enumerate(rows):
+            writer.writerow([index, file_path, length, ""])
+    os.replace(tmp, csv_path)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-i", "--input", type=Path, required=True, help="LibriSpeech root")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="folder for <subset>.csv")
+    parser.add_argument("-s", "--subsets", nargs="+", default=None, help=f"default: those of {DEFAULT_SUBSETS} present")
+    parser.add_argument("-a", "--audio-extension", default=".flac")
+    args = parser.parse_args(argv)
+    subsets = args.subsets or [s for s in DEFAULT_SUBSETS if (args.input / s).is_dir()]
+    if not subsets:
+        parser.error(f"-i/--input: no LibriSpeech subsets found in {args.input}")
+    for subset in subsets:
+        rows = subset_lengths(args.input, subset, args.audio_extension)
+        write_length_csv(rows, args.output / f"{subset}.csv")
+        print(f"{subset}: {len(rows)} files -> {args.output / (subset + '.csv')}")
+
+
+if __name__ == "__main__":
+    main()

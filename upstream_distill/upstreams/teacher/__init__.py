@@ -1,0 +1,1 @@
+"""s3prl upstream: teacher checkpoints (fairseq, HF, save_teacher) as SUPERB upstreams."""
