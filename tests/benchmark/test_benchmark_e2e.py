@@ -47,6 +47,16 @@ def test_all_five_tasks_are_scored(finished_benchmark):
     assert (tmp_path / "results" / "tiny" / "scores.png").stat().st_size > 1000
 
 
+def test_sid_file_lists_are_cached_in_the_experiment_not_in_s3prl(finished_benchmark):
+    tmp_path, _ = finished_benchmark
+    import s3prl
+
+    sid = tmp_path / "exp" / "tiny" / "fbank" / "sid"
+    assert (sid / ".voxceleb1_cache" / "train.pkl").is_file()
+    package_cache = Path(s3prl.__file__).parent / "downstream" / "voxceleb1" / ".cache"
+    assert not (package_cache / "train.pkl").exists()
+
+
 def test_rerun_resumes_without_redoing_finished_runs(finished_benchmark, tiny_corpus):
     tmp_path, _ = finished_benchmark
     scores = sorted((tmp_path / "exp" / "tiny" / "fbank").glob("*/score.json"))

@@ -59,7 +59,7 @@ def test_apply_is_idempotent(applied, torchaudio):
     assert torchaudio.load is load_before
     assert sys.modules["torchaudio.sox_effects"] is sox_before
     assert sys.modules["torchaudio"] is torchaudio
-    assert set(applied) == {"torch_load_namespace", "torchaudio_extension", "torchaudio_load",
+    assert set(applied) == {"torch_load_namespace", "cpu_rnn_native", "torchaudio_extension", "torchaudio_load",
                             "torchaudio_info", "torchaudio_save", "sox_effects",
                             "set_audio_backend"}
     # Each flag matches what is installed.
@@ -338,3 +338,31 @@ def test_speech_commands_expert_imports_and_reads(applied, tmp_path):
     dataset.data = [("yes", clip)]
     wav, label, fileid = dataset[0]
     assert wav.shape == (16000,) and label == 0 and fileid == "yes-abc_nohash_0.wav"
+
+
+def test_cpu_rnns_run_without_onednn_and_give_the_same_result(applied):
+    """The shim changes the kernel, not the maths: compare with the unpatched forward."""
+    import torch
+
+    assert applied["cpu_rnn_native"] or getattr(torch.nn.LSTM.forward, "_native_on_cpu", False)
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(8, 6, bidirectional=True, batch_first=True)
+    x = torch.randn(3, 11, 8)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(x, torch.tensor([11, 7, 4]), batch_first=True)
+    seen = []
+    original = torch._VF.lstm
+
+    def spy(*args, **kwargs):
+        seen.append(torch._C._get_mkldnn_enabled())
+        return original(*args, **kwargs)
+
+    torch._VF.lstm = spy
+    try:
+        out, _ = lstm(packed)
+    finally:
+        torch._VF.lstm = original
+    assert seen and not any(seen)  # oneDNN was off while the kernel ran
+    assert torch._C._get_mkldnn_enabled()  # and the global flag is restored
+    unpatched = torch.nn.LSTM.forward.__kwdefaults__["_forward"]
+    reference, _ = unpatched(lstm, packed)
+    torch.testing.assert_close(out.data, reference.data, atol=1e-5, rtol=1e-5)

@@ -39,10 +39,11 @@ def subset_lengths(root: Path, subset: str, extension: str = ".flac") -> List[Tu
 
 
 def write_length_csv(rows: Iterable[Tuple[str, int]], csv_path: Path) -> None:
+    """Write (file_path, length) rows, in the order given, in s3prl's CSV format."""
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = csv_path.with_name(csv_path.name + ".tmp")
     with open(tmp, "w", newline="") as fh:
-        writer = csv.writer(fh)
+        writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(["", "file_path", "length", "label"])
         for index, (file_path, length) in enumerate(rows):
             writer.writerow([index, file_path, length, ""])
