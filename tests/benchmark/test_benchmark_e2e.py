@@ -33,9 +33,13 @@ def test_all_five_tasks_are_scored(finished_benchmark):
     rows = report.read_rows(tmp_path / "results" / "tiny" / "scores.csv")
     assert [r["upstream"] for r in rows] == ["fbank"]
     row = rows[0]
-    for column in ("pr_per", "asr_wer", "ks_acc", "sid_acc", "er_acc", "overall"):
-        value = float(row[column])  # a real number parsed from s3prl's evaluate output
-        assert 0.0 <= value <= 100.0 or column in ("asr_wer", "pr_per"), (column, value)
+    for column in ("ks_acc", "sid_acc", "er_acc"):
+        assert 0.0 <= float(row[column]) <= 100.0, column  # accuracies parsed from s3prl's output
+    for column in ("pr_per", "asr_wer"):
+        assert float(row[column]) >= 0.0, column  # error rates can exceed 100 (insertions)
+    flipped = [100 - float(row["pr_per"]), 100 - float(row["asr_wer"]),
+               float(row["ks_acc"]), float(row["sid_acc"]), float(row["er_acc"])]
+    assert float(row["overall"]) == pytest.approx(sum(flipped) / 5, abs=0.01)
     assert float(row["params_m"]) == 0.0  # fbank has no parameters
     assert row["preset"] == "tiny" and row["machine"] and row["date"]
     scores = sorted((tmp_path / "exp" / "tiny" / "fbank").glob("*/score.json"))
