@@ -1,0 +1,91 @@
+"""HuBERT-style masked-prediction pretraining of a small teacher from scratch.
+
+Assembles library pieces: the :class:`TeacherModel` (arch ``hubert``, waveform
+CNN, unit head with one label embedding per k-means unit), offline units
+(:mod:`upstream_distill.training.units`: MFCC k-means for iteration 1, a
+model layer for iteration 2), span masking and the masked cross-entropy
+(:mod:`upstream_distill.losses.masked_prediction`).  The one piece of its
+own is the learned mask embedding that replaces masked frames at the
+transformer input (after the feature projection, as fairseq's HuBERT): the
+teacher's forward has no masking argument, so a forward hook on
+``encoder.feature_projection`` swaps the masked frames in during this
+expert's forward only.  The export is a ``save_teacher`` file (without the
+mask embedding, which only pretraining needs).
+
+config_model.yaml: ``teacher`` (TeacherConfig fields; ``num_units`` comes
+from ``labels.num_clusters``), ``labels`` (UnitConfig), ``masked_prediction``
+(MaskedPredictionConfig).
+"""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from upstream_distill.losses.masked_prediction import MaskedPredictionConfig, masked_prediction_loss, span_mask
+from upstream_distill.models import TeacherConfig, TeacherModel, save_teacher
+from upstream_distill.models.teacher import count_parameters
+from upstream_distill.training import ConfigError, ExpertContext, PretrainExpert
+from upstream_distill.training.units import UnitConfig, build_unit_table
+
+SECTIONS = ("teacher", "labels", "masked_prediction")
+
+
+@contextlib.contextmanager
+def _masked_inputs(projection: nn.Module, mask: torch.Tensor, embedding: nn.Parameter):
+    """While active, frames where ``mask`` is True leave ``projection`` as ``embedding``."""
+    def replace(module, inputs, output):
+        return torch.where(mask[..., None], embedding.to(output.dtype), output)
+
+    handle = projection.register_forward_hook(replace)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+class UpstreamPretrainExpert(PretrainExpert):
+    def __init__(self, model_config: dict, context: ExpertContext):
+        super().__init__(model_config, context)
+        unknown = sorted(set(model_config) - set(SECTIONS))
+        if unknown:
+            raise ConfigError(f"config.model: unknown sections {unknown} (known: {list(SECTIONS)})")
+        try:
+            labels = UnitConfig(**model_config["labels"])
+            self.objective = MaskedPredictionConfig(**model_config.get("masked_prediction") or {})
+            config = TeacherConfig.from_dict({**model_config["teacher"], "num_units": labels.num_clusters})
+        except (KeyError, TypeError, ValueError) as err:
+            raise ConfigError(f"config.model: {err}") from None
+        if config.arch != "hubert" or config.final_dim is None:
+            raise ConfigError("config.model.teacher: masked prediction needs arch 'hubert' and a final_dim")
+        if context.data.crop_multiple % config.downsample_rate:
+            raise ConfigError(f"config.datarc.crop_multiple must be a multiple of the model's frame hop "
+                              f"{config.downsample_rate} so that crops keep their units aligned")
+
+        self.model = TeacherModel(config)
+        # fairseq draws label embeddings uniform in [0, 1): all in one orthant, cosines ~0.75
+        # between units; near-orthogonal normal draws separate the units from the first step.
+        nn.init.normal_(self.model.unit_head.label_embeddings)
+        self.mask_embedding = nn.Parameter(torch.empty(config.encoder_dim).uniform_())
+        cache = Path(labels.cache_dir) if labels.cache_dir else context.expdir / "labels"
+        with context.dist.main_first():
+            self.units = build_unit_table(context.utterances, labels, config.downsample_rate,
+                                          config.receptive_field, context.data.sample_rate, cache, context.log)
+        context.log(f"hubert teacher: {count_parameters(self.model) / 1e6:.2f}M parameters without the "
+                    f"unit head, {count_parameters(self.model, True) / 1e6:.2f}M with it; "
+                    f"{labels.num_clusters} units ({labels.features})")
+
+    def forward(self, batch, step):
+        frames = self.model.frame_lengths(batch.lengths)
+        targets = self.units.crop(batch.keys, batch.offsets, frames)
+        mask = span_mask(frames, self.objective.mask_prob, self.objective.mask_span, self.objective.min_spans)
+        with _masked_inputs(self.model.encoder.feature_projection, mask, self.mask_embedding):
+            output = self.model(batch.wavs, batch.lengths, output_unit_logits=True)
+        terms = masked_prediction_loss(output.unit_logits, targets, mask, output.frame_mask,
+                                       self.objective.masked_weight, self.objective.unmasked_weight)
+        return terms.pop("loss"), terms
+
+    def export(self, path: Path) -> None:
+        save_teacher(self.model, path)

@@ -1,0 +1,119 @@
+"""run_pretrain.py end to end through a real subprocess: a short run, its artefacts, bad inputs."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from upstream_distill.models import load_teacher
+
+from .conftest import read_metrics, run_pretrain, tiny_args
+
+
+@pytest.fixture(scope="module")
+def short_run(tiny_corpus, tmp_path_factory):
+    """Four updates of the hubert_teacher tiny preset, saving every two."""
+    expdir = tmp_path_factory.mktemp("short") / "exp"
+    result = run_pretrain(*tiny_args(tiny_corpus, expdir, "config.runner.total_steps=4,,config.runner.save_step=2"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return expdir
+
+
+def test_a_short_run_writes_checkpoints_logs_and_the_upstream(short_run):
+    assert sorted(p.name for p in short_run.glob("states-*.ckpt")) == ["states-2.ckpt", "states-4.ckpt"]
+    assert not list(short_run.glob(".states-*"))  # no temporary left
+    metrics = read_metrics(short_run)
+    assert sorted(metrics) == [1, 2, 3, 4]
+    assert all(np.isfinite(row["loss"]) and row["lr"] > 0 for row in metrics.values())
+    assert {"masked_ce", "masked_acc", "grad_norm", "lr"} <= set(metrics[1])
+    assert list((short_run / "tensorboard").glob("events.out.tfevents.*"))
+    assert "saved states-4.ckpt" in (short_run / "train.log").read_text()
+    assert (short_run / "config.yaml").is_file()
+    assert list((short_run / "labels").glob("units-mfcc-20-*.npz"))
+
+
+def test_the_checkpoint_holds_everything_a_resume_needs(short_run):
+    payload = torch.load(short_run / "states-4.ckpt", map_location="cpu", weights_only=True)
+    assert {"expert", "optimizer", "scheduler", "step", "epoch", "batch", "rng", "config"} <= set(payload)
+    assert payload["step"] == 4
+    assert payload["config"]["runner"]["total_steps"] == 4
+    assert payload["config"]["model"]["labels"]["num_clusters"] == 20
+    assert {"python", "numpy", "torch"} <= set(payload["rng"])
+    assert "mask_embedding" in payload["expert"]
+
+
+def test_the_export_loads_with_load_teacher_and_through_s3prl_hub(short_run):
+    teacher = load_teacher(short_run / "upstream.pt")
+    assert teacher.config.arch == "hubert" and teacher.config.num_units == 20
+    wav = torch.randn(16000)
+    with torch.no_grad():
+        output = teacher(wav[None], output_unit_logits=True)
+    assert output.unit_logits.shape[-1] == 20
+
+    from upstream_distill.s3prl_bridge import prepare_s3prl
+
+    prepare_s3prl()
+    import s3prl.hub
+
+    upstream = s3prl.hub.teacher_local(ckpt=str(short_run / "upstream.pt"))
+    with torch.no_grad():
+        result = upstream([wav, wav[:8000]])
+    assert len(result["hidden_states"]) == teacher.config.encoder_layers + 1
+    assert upstream.get_downsample_rates("hidden_states") == 320
+
+
+def test_an_unknown_method_names_the_flag_and_lists_pretrain(tmp_path):
+    result = run_pretrain("-u", "no_such_method", "-p", str(tmp_path / "exp"))
+    assert result.returncode == 2
+    assert "-u/--upstream: unknown method 'no_such_method'" in result.stderr
+    assert "pretrain/hubert_teacher" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_bad_override_names_the_flag(tiny_corpus, tmp_path):
+    result = run_pretrain(*tiny_args(tiny_corpus, tmp_path / "exp", "runner.total_steps=3"))
+    assert result.returncode == 2 and "-o/--override" in result.stderr
+    result = run_pretrain(*tiny_args(tiny_corpus, tmp_path / "exp", "config.runner.total_stpes=3"))
+    assert result.returncode == 2 and "config.runner.total_stpes" in result.stderr
+
+
+def test_real_settings_without_a_preset_point_at_librispeech_960h(tmp_path):
+    result = run_pretrain("-u", "hubert_teacher", "-p", str(tmp_path / "exp"))
+    assert result.returncode == 1
+    assert "config.datarc.libri_root: the LibriSpeech folder /data/LibriSpeech does not exist" in result.stderr
+
+
+def _libri_copy(tiny_corpus, root):
+    shutil.copytree(tiny_corpus / "LibriSpeech", root)
+    return root
+
+
+def test_an_empty_corpus_names_the_folder(tiny_corpus, tmp_path):
+    root = tmp_path / "LibriSpeech"
+    (root / "len_for_bucket").mkdir(parents=True)
+    (root / "len_for_bucket" / "train-clean-100.csv").write_text(",file_path,length,label\n")
+    overrides = f"config.datarc.libri_root='{root}',,config.datarc.bucket_dir='{root}/len_for_bucket'"
+    result = run_pretrain(*tiny_args(tiny_corpus, tmp_path / "exp", overrides))
+    assert result.returncode == 1
+    assert "empty corpus" in result.stderr and str(root) in result.stderr
+
+    missing = f"config.datarc.libri_root='{root}',,config.datarc.bucket_dir='{tmp_path}/nowhere'"
+    result = run_pretrain(*tiny_args(tiny_corpus, tmp_path / "exp2", missing))
+    assert result.returncode == 1
+    assert f"{tmp_path}/nowhere/train-clean-100.csv does not exist" in result.stderr
+    assert "len_for_bucket" in result.stderr  # the command that writes the lists
+
+
+def test_a_file_with_the_wrong_sample_rate_is_named(tiny_corpus, tmp_path):
+    root = _libri_copy(tiny_corpus, tmp_path / "LibriSpeech")
+    listed = (root / "len_for_bucket" / "train-clean-100.csv").read_text().splitlines()[1].split(",")[1]
+    bad = root / listed
+    audio, rate = soundfile.read(bad)
+    soundfile.write(bad, audio[::2], rate // 2)  # now 8 kHz, still long enough for its listed crop
+    overrides = f"config.datarc.libri_root='{root}',,config.datarc.bucket_dir='{root}/len_for_bucket'"
+    result = run_pretrain(*tiny_args(tiny_corpus, tmp_path / "exp", overrides))
+    assert result.returncode == 1
+    assert str(bad) in result.stderr and "sample rate 8000 Hz, expected 16000 Hz" in result.stderr

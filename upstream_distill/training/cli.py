@@ -1,0 +1,159 @@
+"""``run_pretrain.py``'s command line, s3prl style.
+
+    python run_pretrain.py -u hubert_teacher --preset mini -n tiny_hubert
+    python run_pretrain.py -u hubert_teacher -n hubert_ls960 \\
+        -o "config.datarc.libri_root='/data/LibriSpeech',,config.datarc.bucket_dir='/data/len_for_bucket'"
+
+* ``-u NAME`` selects ``pretrain/NAME/`` (``config_model.yaml``,
+  ``config_runner.yaml``, ``pretrain_expert.py`` with ``UpstreamPretrainExpert``);
+* ``-g`` / ``-c`` replace the model / runner config file;
+* ``-o`` overrides keys of the full config (``config.runner.total_steps=100,,config.optimizer.lr=1e-3``;
+  ``config.model.*`` for the model file's keys);
+* ``-n NAME`` -> ``result/pretrain/NAME``, or ``-p DIR``;
+* ``--preset {tiny,mini}`` uses the embedded corpus (``--corpus DIR``, default
+  ``data/mini_superb/<preset>``, built if missing) and the YAML's ``presets``
+  block; without it the configs are the real (LibriSpeech 960 h) settings;
+* ``--device`` defaults to cuda when available, else cpu; ``--seed``; ``--threads``
+  (cpu threads: 1 is faster than 2 on a 2-core machine another job also uses).
+
+Re-running a command whose folder holds ``states-*.ckpt`` resumes it.  Errors
+the user can fix (bad flag, key, file, NaN loss) print one message, no
+traceback; exit status 2 for usage errors, 1 for the others.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import sys
+from pathlib import Path
+from typing import List, Optional, Type
+
+import yaml
+
+from upstream_distill.mini_superb.spec import PRESETS as CORPUS_PRESETS
+
+from .config import TrainingConfig, apply_overrides, compose_config, parse_overrides, substitute
+from .errors import ConfigError, TrainingError
+from .expert import PretrainExpert
+
+__all__ = ["PRETRAIN_ROOT", "PRESETS", "load_expert_class", "main", "resolve_config"]
+
+PRETRAIN_ROOT = Path(__file__).resolve().parents[2] / "pretrain"
+PRESETS = tuple(CORPUS_PRESETS)  # the embedded corpus sizes: tiny, mini
+DEFAULT_SEED = 1337
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="run_pretrain.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("-u", "--upstream", required=True, help="a folder of pretrain/ (the method)")
+    parser.add_argument("-g", "--upstream_config", type=Path, help="replaces pretrain/<u>/config_model.yaml")
+    parser.add_argument("-c", "--config", type=Path, help="replaces pretrain/<u>/config_runner.yaml")
+    parser.add_argument("-o", "--override", help="config.a.b=value,,config.c=value (Python literals)")
+    parser.add_argument("-n", "--expname", help="experiment folder result/pretrain/<expname>")
+    parser.add_argument("-p", "--expdir", type=Path, help="experiment folder (instead of -n)")
+    parser.add_argument("--preset", choices=PRESETS, help="embedded corpus + the YAML's preset settings")
+    parser.add_argument("--corpus", type=Path, help="mini-SUPERB corpus folder (default data/mini_superb/<preset>)")
+    parser.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda when available, else cpu)")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--threads", type=int, help="torch cpu threads (default: torch's, one per core)")
+    return parser
+
+
+def method_folder(name: str) -> Path:
+    methods = sorted(p.name for p in PRETRAIN_ROOT.iterdir() if (p / "pretrain_expert.py").is_file()) \
+        if PRETRAIN_ROOT.is_dir() else []
+    if name not in methods:
+        listed = ", ".join(f"pretrain/{m}" for m in methods) or "none"
+        raise ConfigError(f"-u/--upstream: unknown method {name!r}; available: {listed}")
+    return PRETRAIN_ROOT / name
+
+
+def load_expert_class(folder: Path) -> Type[PretrainExpert]:
+    """``UpstreamPretrainExpert`` of ``folder/pretrain_expert.py``."""
+    path = folder / "pretrain_expert.py"
+    spec = importlib.util.spec_from_file_location(f"pretrain_{folder.name}_expert", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    expert = getattr(module, "UpstreamPretrainExpert", None)
+    if not (isinstance(expert, type) and issubclass(expert, PretrainExpert)):
+        raise ConfigError(f"{path} must define UpstreamPretrainExpert, a subclass of "
+                          f"upstream_distill.training.PretrainExpert")
+    return expert
+
+
+def _corpus_root(args) -> Optional[Path]:
+    if args.preset is None:
+        return args.corpus.resolve() if args.corpus else None
+    from upstream_distill.mini_superb import build_corpus
+    from upstream_distill.s3prl_bridge.run_downstream import default_corpus_dir
+
+    corpus = (args.corpus or default_corpus_dir(args.preset)).resolve()
+    build_corpus(args.preset, corpus)  # returns at once when the corpus is already there
+    return corpus
+
+
+def resolve_config(args) -> dict:
+    """The full config the flags describe (files, preset, overrides, placeholders, seed)."""
+    folder = method_folder(args.upstream)
+    runner_file = args.config or folder / "config_runner.yaml"
+    model_file = args.upstream_config or folder / "config_model.yaml"
+    for flag, path in (("-c/--config", runner_file), ("-g/--upstream_config", model_file)):
+        if not Path(path).is_file():
+            raise ConfigError(f"{flag}: {path} does not exist")
+    config = compose_config(runner_file, model_file, args.preset)
+    config = apply_overrides(config, parse_overrides(args.override))
+    corpus = _corpus_root(args)
+    if corpus is not None:
+        config = substitute(config, {"corpus": corpus})
+    config["seed"] = args.seed
+    return config
+
+
+def _experiment_dir(args) -> Path:
+    if args.expdir is not None:
+        return args.expdir
+    if not args.expname:
+        raise ConfigError("give the experiment folder with -n NAME (result/pretrain/NAME) or -p DIR")
+    return Path("result") / "pretrain" / args.expname
+
+
+def _device(requested: Optional[str]) -> str:
+    import torch
+
+    if requested is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {requested}: CUDA is not available (use --device cpu)")
+    return requested
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="[%(name)s] %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        expdir = _experiment_dir(args)
+        config = resolve_config(args)
+        typed = TrainingConfig.from_dict(config)
+        expert_class = load_expert_class(method_folder(args.upstream))
+        device = _device(args.device)
+        if args.threads:
+            import torch
+
+            torch.set_num_threads(args.threads)
+        from .distributed import DistEnv
+        from .runner import Runner
+
+        dist = DistEnv.from_environment()
+        if dist.is_main:
+            expdir.mkdir(parents=True, exist_ok=True)
+            if not any(expdir.glob("states-*.ckpt")):
+                (expdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        Runner(typed, expert_class, expdir, device, dist).run()
+    except ConfigError as err:
+        print(f"run_pretrain.py: error: {err}", file=sys.stderr)
+        return 2
+    except TrainingError as err:
+        print(f"run_pretrain.py: error: {err}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,238 @@
+"""The one pretraining loop, shared by every method.
+
+``Runner(config, expert_class, expdir, device).run()`` trains
+``expert_class`` (a :class:`~upstream_distill.training.expert.PretrainExpert`)
+for ``config.runner.total_steps`` optimizer updates and knows nothing about
+the method.  One update = ``gradient_accumulate_steps`` micro-batches, AMP
+(CUDA only), gradient clipping, an AdamW step and a schedule step.
+
+Resume: if ``expdir`` already holds ``states-<step>.ckpt``, the newest is
+loaded (model(s), optimizer, scheduler, AMP scaler, step, data position,
+RNG states) and training continues as if never interrupted: same learning
+rate at the same step, the next batch of the same data plan, the same
+random masks and dropout.  The checkpoint's config must equal the command's
+(except the keys in ``RESUME_MAY_DIFFER``), so a changed command cannot
+silently continue another run.
+
+A NaN/inf loss or gradient norm stops the run with
+:class:`~upstream_distill.training.errors.NonFiniteLossError`; nothing is
+written after the last good checkpoint.
+"""
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Dict, Optional, Type
+
+import numpy as np
+import torch
+
+from .checkpoint import (
+    capture_rng,
+    checkpoint_path,
+    list_checkpoints,
+    load_checkpoint,
+    prune_checkpoints,
+    remove_stale_temporaries,
+    restore_rng,
+    save_atomic,
+)
+from .config import TrainingConfig, config_differences
+from .data import BatchPlan, BatchStream, read_utterances
+from .distributed import DistEnv
+from .errors import ConfigError, NonFiniteLossError, TrainingError
+from .expert import ExpertContext, PretrainExpert
+from .logger import TrainLogger
+from .optim import build_optimizer, build_scheduler
+
+__all__ = ["EXPORT_NAME", "RESUME_MAY_DIFFER", "Runner"]
+
+#: the expert's upstream-ready artefact, rewritten at every save
+EXPORT_NAME = "upstream.pt"
+CHECKPOINT_FORMAT = "upstream_distill.pretrain/1"
+#: config keys that may change between a run and its resumption (they do not alter the result)
+RESUME_MAY_DIFFER = ("config.datarc.num_workers", "config.runner.log_step", "config.runner.save_step",
+                     "config.runner.max_keep")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class Runner:
+    def __init__(self, config: TrainingConfig, expert_class: Type[PretrainExpert], expdir: Path,
+                 device: str = "cpu", dist: Optional[DistEnv] = None):
+        self.config, self.expert_class = config, expert_class
+        self.expdir = Path(expdir)
+        self.dist = dist or DistEnv.from_environment()
+        self.device = self.dist.device(device)
+        self.use_amp = bool(config.runner.fp16) and self.device.type == "cuda"
+
+    # -- set-up ----------------------------------------------------------------
+
+    def _resume_payload(self) -> Optional[dict]:
+        found = list_checkpoints(self.expdir)
+        if not found:
+            return None
+        payload = load_checkpoint(found[-1])
+        if payload.get("format") != CHECKPOINT_FORMAT:
+            raise ConfigError(f"{found[-1]} is not a checkpoint of this runner; use another -p/-n")
+        differ = [key for key in config_differences(payload["config"], self.config.raw)
+                  if key not in RESUME_MAY_DIFFER]
+        if differ:
+            raise ConfigError(f"{self.expdir} holds a run with another config (differs in {differ}); "
+                              f"resume it with the same flags, or start over in another -p/-n folder")
+        payload["path"] = found[-1]
+        return payload
+
+    def _build(self, payload: Optional[dict], log: TrainLogger):
+        cfg = self.config
+        seed_everything(cfg.seed)
+        utterances = read_utterances(cfg.datarc)
+        context = ExpertContext(expdir=self.expdir, device=self.device, data=cfg.datarc,
+                                utterances=utterances, seed=cfg.seed, dist=self.dist, log=log.info)
+        expert = self.expert_class(cfg.model, context).to(self.device)
+        optimizer = build_optimizer(expert.trainable_parameters(), cfg.optimizer)
+        scheduler = build_scheduler(optimizer, cfg.optimizer, cfg.runner.total_steps)
+        scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        step, epoch, batch = 0, 0, 0
+        if payload is not None:
+            expert.load_checkpoint_state(payload["expert"])
+            optimizer.load_state_dict(payload["optimizer"])
+            scheduler.load_state_dict(payload["scheduler"])
+            if payload.get("scaler"):
+                scaler.load_state_dict(payload["scaler"])
+            step, epoch, batch = int(payload["step"]), int(payload["epoch"]), int(payload["batch"])
+            if int(payload.get("world_size", 1)) != self.dist.world_size:
+                log.info(f"warning: resuming a {payload.get('world_size')}-process run with "
+                         f"{self.dist.world_size} process(es): the data order will differ")
+        plan = BatchPlan([u.length for u in utterances], cfg.datarc, cfg.seed,
+                         self.dist.rank, self.dist.world_size)
+        stream = BatchStream(utterances, plan, cfg.datarc.num_workers, epoch, batch)
+        n_params = sum(p.numel() for group in optimizer.param_groups for p in group["params"])
+        log.info(f"{len(utterances)} utterances ({sum(u.length for u in utterances) / cfg.datarc.sample_rate / 3600:.2f} h) "
+                 f"in {cfg.datarc.sets}; {len(plan.epoch(0))} batches per epoch; "
+                 f"{n_params / 1e6:.2f}M trainable parameters; device {self.device}"
+                 f"{', fp16' if self.use_amp else ''}")
+        return expert, optimizer, scheduler, scaler, stream, step
+
+    # -- the loop --------------------------------------------------------------
+
+    def run(self) -> int:
+        """Train to ``total_steps``; returns the final step."""
+        cfg, dist = self.config, self.dist
+        dist.init(self.device)
+        try:
+            if dist.is_main:
+                self.expdir.mkdir(parents=True, exist_ok=True)
+                remove_stale_temporaries(self.expdir)
+            dist.barrier()
+            payload = self._resume_payload()
+            start = int(payload["step"]) if payload else 0
+            log = TrainLogger(self.expdir, dist.is_main, cfg.runner.total_steps, start)
+            try:
+                return self._train(payload, log)
+            except TrainingError as err:  # also in train.log, for whoever reads the folder later
+                log.info(f"error: {err}")
+                raise
+            finally:
+                log.close()
+        finally:
+            dist.close()
+
+    def _train(self, payload: Optional[dict], log: TrainLogger) -> int:
+        cfg, dist = self.config, self.dist
+        expert, optimizer, scheduler, scaler, stream, step = self._build(payload, log)
+        log.info(f"resumed from {payload['path'].name} at step {step}, epoch {stream.epoch}, "
+                 f"batch {stream.batch}" if payload else f"new run in {self.expdir}")
+        model = dist.wrap(expert, self.device)
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        accumulate = cfg.runner.gradient_accumulate_steps
+        clip = cfg.runner.gradient_clipping or float("inf")
+        if payload is not None:
+            restore_rng(payload["rng"])  # last: building the expert drew from the generators
+        elif dist.rank:
+            torch.manual_seed(cfg.seed + dist.rank)  # per-rank dropout and masks
+        last_good = payload["path"].name if payload else None
+        window: Dict[str, float] = defaultdict(float)
+        window_steps, tick = 0, time.monotonic()
+        model.train()
+
+        while step < cfg.runner.total_steps:
+            lr = optimizer.param_groups[0]["lr"]
+            totals: Dict[str, float] = defaultdict(float)
+            for micro in range(accumulate):
+                batch = next(stream).to(self.device)
+                with dist.no_sync(model, skip=micro < accumulate - 1):
+                    with torch.autocast("cuda", dtype=torch.float16, enabled=self.use_amp):
+                        loss, terms = model(batch, step)
+                    scaler.scale(loss / accumulate).backward()
+                totals["loss"] += float(loss.detach()) / accumulate
+                for name, value in terms.items():
+                    if name == "loss":  # the runner's own key: the value that is minimised
+                        continue
+                    totals[name] += float(torch.as_tensor(value).detach().float()) / accumulate
+            scaler.unscale_(optimizer)
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, clip))
+            loss_value = dist.mean(totals["loss"], self.device)
+            if not math.isfinite(loss_value) or (not math.isfinite(grad_norm) and not self.use_amp):
+                shown = ", ".join(f"{k}={v:.4g}" for k, v in totals.items())
+                raise NonFiniteLossError(
+                    f"non-finite {'loss' if not math.isfinite(loss_value) else 'gradient norm'} at step "
+                    f"{step + 1} ({shown}, grad_norm={grad_norm:.4g}); stopped without saving. "
+                    + (f"The last good checkpoint is {self.expdir / last_good}."
+                       if last_good else "No checkpoint was written yet."))
+            scaler.step(optimizer)  # skipped by the scaler on an fp16 overflow
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            scheduler.step()
+            step += 1
+
+            for name, value in totals.items():
+                window[name] += value
+            window["grad_norm"] += grad_norm
+            window_steps += 1
+            log.advance(step, totals["loss"])
+            if step % cfg.runner.log_step == 0 or step == cfg.runner.total_steps:
+                values = {"lr": lr, **{k: dist.mean(v / window_steps, self.device) for k, v in window.items()}}
+                values["epoch"] = float(stream.epoch)
+                values["sec_per_step"] = (time.monotonic() - tick) / window_steps
+                log.scalars(step, values)
+                window.clear()
+                window_steps, tick = 0, time.monotonic()
+            if step % cfg.runner.save_step == 0 or step == cfg.runner.total_steps:
+                if dist.is_main:
+                    last_good = self._save(step, expert, optimizer, scheduler, scaler, stream, log).name
+                dist.barrier()
+        if payload is not None and int(payload["step"]) >= cfg.runner.total_steps:
+            log.info(f"already complete at step {step}")
+            if dist.is_main and not (self.expdir / EXPORT_NAME).exists():
+                expert.export(self.expdir / EXPORT_NAME)
+        log.info(f"done: step {step}; upstream artefact {self.expdir / EXPORT_NAME}")
+        return step
+
+    def _save(self, step, expert, optimizer, scheduler, scaler, stream, log) -> Path:
+        epoch, batch = stream.position
+        payload = {
+            "format": CHECKPOINT_FORMAT,
+            "step": step,
+            "epoch": epoch,
+            "batch": batch,
+            "world_size": self.dist.world_size,
+            "expert": expert.checkpoint_state(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict() if self.use_amp else None,
+            "rng": capture_rng(),
+            "config": self.config.raw,
+        }
+        path = save_atomic(payload, checkpoint_path(self.expdir, step))
+        removed = prune_checkpoints(self.expdir, self.config.runner.max_keep)
+        expert.export(self.expdir / EXPORT_NAME)
+        log.info(f"saved {path.name}" + (f" (removed {', '.join(p.name for p in removed)})" if removed else ""))
+        return path

@@ -1,0 +1,28 @@
+"""s3prl hub entry ``tiny_hubert``: the small HuBERT teacher of the embedded default.
+
+The checkpoint ``tiny_hubert.pt`` beside this file is a ``save_teacher`` export
+of ``pretrain/hubert_teacher`` trained on the mini corpus; it is loaded through
+the ``teacher`` upstream's expert, so ``tiny_hubert`` and ``teacher_local -k
+tiny_hubert.pt`` are the same network.  ``run_downstream.py -u tiny_hubert``
+needs no ``-k``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from upstream_distill.upstreams.teacher.expert import UpstreamExpert as _UpstreamExpert
+
+CHECKPOINT = Path(__file__).resolve().parent / "tiny_hubert.pt"
+_MAKE_IT = ("python run_pretrain.py -u hubert_teacher --preset mini -n tiny_hubert && "
+            "cp result/pretrain/tiny_hubert/upstream.pt upstream_distill/upstreams/tiny_hubert/tiny_hubert.pt")
+
+
+def tiny_hubert(*args, ckpt=None, **kwargs):
+    """The shipped small HuBERT teacher (no arguments; a -k checkpoint is refused: use teacher_local)."""
+    if ckpt:
+        raise ValueError(f"tiny_hubert loads its shipped checkpoint {CHECKPOINT}; for another file "
+                         f"use -u teacher_local -k {ckpt}")
+    if not CHECKPOINT.is_file():
+        raise FileNotFoundError(f"tiny_hubert: the checkpoint {CHECKPOINT} is missing; make it with "
+                                f"`{_MAKE_IT}` (about an hour on 2 cpu cores)")
+    return _UpstreamExpert(str(CHECKPOINT), *args, **kwargs)
