@@ -26,6 +26,7 @@ from typing import List, Optional
 
 import yaml
 
+from ..training.config import deep_merge, substitute
 from .tasks import CONFIG_ROOT, ER_FOLDS, PRESETS, Task, default_config, resolve_task
 
 CORPUS_ENV = "MINI_SUPERB_ROOT"
@@ -59,17 +60,6 @@ def _project_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _substitute(node, replacements):
-    if isinstance(node, dict):
-        return {k: _substitute(v, replacements) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_substitute(v, replacements) for v in node]
-    if isinstance(node, str):
-        for key, value in replacements.items():
-            node = node.replace("${" + key + "}", str(value))
-    return node
-
-
 def _lookup(config: dict, dotted: str):
     node = config
     for part in dotted.split("."):
@@ -77,16 +67,6 @@ def _lookup(config: dict, dotted: str):
             return None
         node = node[part]
     return node
-
-
-def _deep_merge(base: dict, update: dict) -> dict:
-    merged = dict(base)
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
 def read_config(config_file: Path) -> dict:
@@ -97,7 +77,7 @@ def read_config(config_file: Path) -> dict:
         config = yaml.safe_load(fh) or {}
     parent = config.pop("_inherit", None)
     if parent is not None:
-        config = _deep_merge(read_config(config_file.parent / parent), config)
+        config = deep_merge(read_config(config_file.parent / parent), config)
     return config
 
 
@@ -127,7 +107,7 @@ def load_task_config(
     replacements = {"configs": CONFIG_ROOT}
     if corpus is not None:
         replacements["corpus"] = corpus.resolve()
-    config = _substitute(config, replacements)
+    config = substitute(config, replacements)
     if fold is not None:
         if task.name != "er":
             raise UsageError(f"-v/--downstream_variant: {fold!r} is only meaningful for er")
@@ -152,6 +132,9 @@ def check_corpus(preset: str, corpus: Path) -> None:
 
 
 def check_upstream(name: Optional[str]) -> None:
+    from . import prepare_s3prl
+
+    prepare_s3prl()  # s3prl.hub cannot import before the shims; also registers our upstreams
     import s3prl.hub as hub
 
     if name is None:
