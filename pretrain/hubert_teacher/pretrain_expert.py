@@ -9,8 +9,8 @@ own is the learned mask embedding that replaces masked frames at the
 transformer input (after the feature projection, as fairseq's HuBERT): the
 teacher's forward has no masking argument, so a forward hook on
 ``encoder.feature_projection`` swaps the masked frames in during this
-expert's forward only.  The export is a ``save_teacher`` file (without the
-mask embedding, which only pretraining needs).
+expert's forward only.  The export is a float16 ``save_teacher`` file (without
+the mask embedding, which only pretraining needs).
 
 config_model.yaml: ``teacher`` (TeacherConfig fields; ``num_units`` comes
 from ``labels.num_clusters``), ``labels`` (UnitConfig), ``masked_prediction``
@@ -49,6 +49,8 @@ def _masked_inputs(projection: nn.Module, mask: torch.Tensor, embedding: nn.Para
 class UpstreamPretrainExpert(PretrainExpert):
     def __init__(self, model_config: dict, context: ExpertContext):
         super().__init__(model_config, context)
+        if context.cache_teacher:
+            raise ConfigError("--cache-teacher: hubert_teacher pretrains from scratch and has no teacher")
         unknown = sorted(set(model_config) - set(SECTIONS))
         if unknown:
             raise ConfigError(f"config.model: unknown sections {unknown} (known: {list(SECTIONS)})")
@@ -88,4 +90,5 @@ class UpstreamPretrainExpert(PretrainExpert):
         return terms.pop("loss"), terms
 
     def export(self, path: Path) -> None:
-        save_teacher(self.model, path)
+        # float16 on disk keeps the shipped tiny_hubert.pt under 25 MB; loading casts back to float32
+        save_teacher(self.model, path, dtype=torch.float16)

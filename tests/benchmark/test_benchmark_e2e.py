@@ -42,6 +42,7 @@ def test_all_five_tasks_are_scored(finished_benchmark):
     assert float(row["overall"]) == pytest.approx(sum(flipped) / 5, abs=0.01)
     assert float(row["params_m"]) == 0.0  # fbank has no parameters
     assert row["preset"] == "tiny" and row["machine"] and row["date"]
+    assert float(row["speedup_vs_teacher"]) > 1.0  # fbank vs the tiny_hubert teacher, timed in the run
     scores = sorted((tmp_path / "exp" / "tiny" / "fbank").glob("*/score.json"))
     assert [p.parent.name for p in scores] == ["asr", "er-fold1", "ks", "pr", "sid"]
     for path in scores:

@@ -13,14 +13,16 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from tqdm import tqdm
 
 from ..s3prl_bridge.run_downstream import default_corpus_dir
 from ..s3prl_bridge.tasks import ER_FOLDS, PRESETS, TASKS
 from . import report
+from .layers import upstream_layer_weights, write_layer_weights
 from .runs import REPO_ROOT, RunFailed, TaskRun, UpstreamSpec, execute
+from .speed import inference_seconds
 
 LOG = logging.getLogger("benchmark")
 
@@ -37,6 +39,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--exp-root", type=Path, default=REPO_ROOT / "exp" / "benchmark",
                         help="where each task run keeps its s3prl experiment folder")
     parser.add_argument("--results", type=Path, default=REPO_ROOT / "results", help="tables go to RESULTS/<preset>/")
+    parser.add_argument("--speed-reference", default="tiny_hubert", metavar="NAME[:CKPT]",
+                        help="column speedup_vs_teacher = its time / each upstream's time on 10 s of audio, "
+                             "measured side by side in this run ('none': no column)")
     args = parser.parse_args(argv)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     unknown = [t for t in tasks if t not in TASKS]
@@ -46,6 +51,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f"--er-folds: must be between 1 and {len(ER_FOLDS)}")
     args.tasks = tasks
     args.upstreams = [UpstreamSpec.parse(u) for u in args.upstream]
+    args.speed_reference = None if args.speed_reference == "none" else UpstreamSpec.parse(args.speed_reference)
     return args
 
 
@@ -60,17 +66,33 @@ def plan_runs(upstreams: List[UpstreamSpec], tasks: List[str], er_folds: int, ex
     return runs
 
 
-def count_upstream_params(spec: UpstreamSpec) -> float:
-    """Millions of parameters of the upstream as the harness builds it."""
+def build_upstream(spec: UpstreamSpec, flag: str = "-u/--upstream"):
+    """The upstream as the harness builds it (s3prl hub entry, with -k when given)."""
     from ..s3prl_bridge import prepare_s3prl
 
     prepare_s3prl()
     import s3prl.hub as hub
 
     if not callable(getattr(hub, spec.name, None)):
-        raise SystemExit(f"run_benchmark.py: error: -u/--upstream: unknown upstream {spec.name!r}")
-    model = getattr(hub, spec.name)(ckpt=spec.ckpt) if spec.ckpt else getattr(hub, spec.name)()
+        raise SystemExit(f"run_benchmark.py: error: {flag}: unknown upstream {spec.name!r}")
+    try:
+        return getattr(hub, spec.name)(ckpt=spec.ckpt) if spec.ckpt else getattr(hub, spec.name)()
+    except (OSError, ValueError) as err:
+        raise SystemExit(f"run_benchmark.py: error: {flag} {spec.label}: {err}") from None
+
+
+def count_params(model) -> float:
+    """Millions of parameters."""
     return sum(p.numel() for p in model.parameters()) / 1e6
+
+
+def relative_speeds(models: Dict[UpstreamSpec, object], reference: UpstreamSpec) -> Dict[UpstreamSpec, float]:
+    """``reference time / upstream time`` on the same 10 s of audio, timed in turns in this run."""
+    timed = dict(models)
+    if reference not in timed:
+        timed[reference] = build_upstream(reference, "--speed-reference")
+    seconds = inference_seconds({spec.label: model for spec, model in timed.items()}, upstream_api=True)
+    return {spec: seconds[reference.label] / seconds[spec.label] for spec in models}
 
 
 def ensure_corpus(preset: str, corpus: Path) -> None:
@@ -80,7 +102,8 @@ def ensure_corpus(preset: str, corpus: Path) -> None:
     build_corpus(preset, corpus)
 
 
-def collect_row(spec: UpstreamSpec, runs: List[TaskRun], params_m: float, preset: str) -> dict:
+def collect_row(spec: UpstreamSpec, runs: List[TaskRun], params_m: float, preset: str,
+                speedup: Optional[float] = None) -> dict:
     """Task scores of one upstream (ER = mean over its folds); unfinished tasks stay empty."""
     per_task: Dict[str, List[float]] = {}
     expected: Dict[str, int] = {}
@@ -91,14 +114,24 @@ def collect_row(spec: UpstreamSpec, runs: List[TaskRun], params_m: float, preset
         if run.done():
             per_task.setdefault(run.task.name, []).append(run.load_score()["percent"])
     percents = {task: sum(v) / len(v) for task, v in per_task.items() if len(v) == expected[task]}
-    return report.make_row(spec.label, params_m, percents, preset)
+    row = report.make_row(spec.label, params_m, percents, preset)
+    if speedup is not None:
+        row["speedup_vs_teacher"] = round(speedup, 2)
+    return row
 
 
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="[%(name)s] %(message)s")
     args = parse_args(argv)
     corpus = args.corpus or default_corpus_dir(args.preset)
-    params = {spec: count_upstream_params(spec) for spec in args.upstreams}
+    models = {spec: build_upstream(spec) for spec in args.upstreams}
+    params = {spec: count_params(model) for spec, model in models.items()}
+    speedups = {}
+    if args.speed_reference is not None:
+        speedups = relative_speeds(models, args.speed_reference)
+        LOG.info("speed vs %s on 10 s of audio: %s", args.speed_reference.label,
+                 ", ".join(f"{spec.label} {x:.2f}x" for spec, x in speedups.items()))
+    del models
     ensure_corpus(args.preset, corpus)
 
     runs = plan_runs(args.upstreams, args.tasks, args.er_folds, args.exp_root / args.preset)
@@ -120,10 +153,14 @@ def main(argv=None) -> int:
                      record["value"], record["train_seconds"], record["eval_seconds"])
 
     out_dir = args.results / args.preset
-    rows = [collect_row(spec, runs, params[spec], args.preset) for spec in args.upstreams]
+    rows = [collect_row(spec, runs, params[spec], args.preset, speedups.get(spec)) for spec in args.upstreams]
+    stamp = f"{rows[0]['machine']}, {rows[0]['date']}" if rows else ""
     rows = report.merge_rows(report.read_rows(out_dir / "scores.csv"), rows)
-    paths = report.write_reports(rows, out_dir, args.preset)
-    LOG.info("wrote %s", ", ".join(str(p) for p in paths.values()))
+    written = list(report.write_reports(rows, out_dir, args.preset).values())
+    for spec in args.upstreams:
+        written += write_layer_weights(spec.label, upstream_layer_weights([r for r in runs if r.upstream == spec]),
+                                       out_dir, args.preset, stamp)
+    LOG.info("wrote %s", ", ".join(str(p) for p in written))
     if failures:
         LOG.error("%d run(s) failed: %s", len(failures), ", ".join(failures))
         return 1

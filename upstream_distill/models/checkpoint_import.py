@@ -36,7 +36,7 @@ import types
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Dict, List, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -107,10 +107,16 @@ def read_teacher_checkpoint(path: PathLike) -> Tuple[TeacherConfig, Dict[str, Te
     return config, state
 
 
-def save_teacher(model: TeacherModel, path: PathLike) -> None:
-    """Write config + weights in plain types (loadable with ``weights_only=True``)."""
-    payload = {_NATIVE_MARKER: _NATIVE_VERSION, "config": model.config.to_dict(),
-               "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+def save_teacher(model: TeacherModel, path: PathLike, dtype: Optional[torch.dtype] = None) -> None:
+    """Write config + weights in plain types (loadable with ``weights_only=True``).
+
+    ``dtype`` (e.g. ``torch.float16``) stores floating-point weights in that
+    type, halving a shipped file; loading casts them back to the model's.
+    """
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    if dtype is not None:
+        state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
+    payload = {_NATIVE_MARKER: _NATIVE_VERSION, "config": model.config.to_dict(), "state_dict": state}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

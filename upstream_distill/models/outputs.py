@@ -42,6 +42,10 @@ class ModelOutput:
         Optional ``(B, N, D)`` feature-projection output *before* the
         positional convolution.  Not a hidden state in the HF/s3prl count;
         kept for front-end losses that want the raw transformer input.
+    predictions:
+        Optional; a student's prediction-head outputs, one ``(B, N, D_teacher)``
+        tensor per target teacher layer (DistilHuBERT heads, or per-layer
+        projections), in the order of the student config's ``head_targets``.
     """
 
     hidden_states: List[Tensor]
@@ -49,6 +53,7 @@ class ModelOutput:
     attentions: Optional[List[Tensor]] = None
     unit_logits: Optional[Tensor] = None
     projected_features: Optional[Tensor] = None
+    predictions: Optional[List[Tensor]] = None
 
     @property
     def last_hidden_state(self) -> Tensor:

@@ -84,6 +84,24 @@ class DistEnv:
             return wrapped.no_sync()
         return contextlib.nullcontext()
 
+    def replica_difference(self, module: nn.Module) -> float:
+        """Largest ``|param - rank 0's param|`` over all ranks and trainable parameters (0 when alone).
+
+        DDP keeps replicas equal only if every rank takes the same steps; a
+        non-zero value means they diverged (e.g. a parameter outside DDP's
+        view, or rank-dependent code in an expert).
+        """
+        if not self.enabled:
+            return 0.0
+        worst = torch.zeros((), dtype=torch.float64)
+        for param in (p for p in module.parameters() if p.requires_grad):
+            reference = param.detach().clone()
+            dist.broadcast(reference, src=0)
+            worst = torch.maximum(worst, (param.detach() - reference).abs().max().double().cpu())
+        worst = worst.to(next(module.parameters()).device)
+        dist.all_reduce(worst, op=dist.ReduceOp.MAX)
+        return float(worst)
+
     def mean(self, value: float, device: torch.device) -> float:
         """The mean of a scalar over ranks (for logging)."""
         if not self.enabled:

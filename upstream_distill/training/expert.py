@@ -21,7 +21,8 @@ checkpoints, resume, DDP, logging).
 The constructor receives :class:`ExpertContext`: the training utterances
 (for methods that precompute targets), the data config (e.g. to check the
 crop alignment), the experiment folder, the device, the seed and the
-distributed environment (``context.dist.main_first()`` for caches).
+distributed environment (``context.dist.main_first()`` for caches), and
+``cache_teacher`` (``--cache-teacher``; experts without a teacher refuse it).
 """
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ class ExpertContext:
     seed: int
     dist: DistEnv
     log: Callable[[str], None] = print
+    cache_teacher: bool = False  # run_pretrain.py --cache-teacher: targets from a disk cache
 
 
 class PretrainExpert(nn.Module):

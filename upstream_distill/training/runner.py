@@ -53,6 +53,8 @@ __all__ = ["EXPORT_NAME", "RESUME_MAY_DIFFER", "Runner"]
 #: the expert's upstream-ready artefact, rewritten at every save
 EXPORT_NAME = "upstream.pt"
 CHECKPOINT_FORMAT = "upstream_distill.pretrain/1"
+#: DDP replicas must stay equal; all-reduced gradients make them bit-identical in practice
+REPLICA_TOLERANCE = 1e-6
 #: config keys that may change between a run and its resumption (they do not alter the result)
 RESUME_MAY_DIFFER = ("config.datarc.num_workers", "config.runner.log_step", "config.runner.save_step",
                      "config.runner.max_keep")
@@ -66,8 +68,9 @@ def seed_everything(seed: int) -> None:
 
 class Runner:
     def __init__(self, config: TrainingConfig, expert_class: Type[PretrainExpert], expdir: Path,
-                 device: str = "cpu", dist: Optional[DistEnv] = None):
+                 device: str = "cpu", dist: Optional[DistEnv] = None, cache_teacher: bool = False):
         self.config, self.expert_class = config, expert_class
+        self.cache_teacher = cache_teacher
         self.expdir = Path(expdir)
         self.dist = dist or DistEnv.from_environment()
         self.device = self.dist.device(device)
@@ -95,7 +98,8 @@ class Runner:
         seed_everything(cfg.seed)
         utterances = read_utterances(cfg.datarc)
         context = ExpertContext(expdir=self.expdir, device=self.device, data=cfg.datarc,
-                                utterances=utterances, seed=cfg.seed, dist=self.dist, log=log.info)
+                                utterances=utterances, seed=cfg.seed, dist=self.dist, log=log.info,
+                                cache_teacher=self.cache_teacher)
         expert = self.expert_class(cfg.model, context).to(self.device)
         optimizer = build_optimizer(expert.trainable_parameters(), cfg.optimizer)
         scheduler = build_scheduler(optimizer, cfg.optimizer, cfg.runner.total_steps)
@@ -206,6 +210,13 @@ class Runner:
                 window.clear()
                 window_steps, tick = 0, time.monotonic()
             if step % cfg.runner.save_step == 0 or step == cfg.runner.total_steps:
+                if dist.enabled:
+                    difference = dist.replica_difference(expert)
+                    log.info(f"replicas at step {step}: max |param - rank 0's| over "
+                             f"{dist.world_size} ranks = {difference:.3g}")
+                    if difference > REPLICA_TOLERANCE:
+                        raise TrainingError(f"the {dist.world_size} DDP replicas diverged at step {step} "
+                                            f"(max parameter difference {difference:.3g}); not saving")
                 if dist.is_main:
                     last_good = self._save(step, expert, optimizer, scheduler, scaler, stream, log).name
                 dist.barrier()

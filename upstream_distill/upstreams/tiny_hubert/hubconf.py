@@ -8,11 +8,9 @@ needs no ``-k``.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
+from upstream_distill.training.cli import TINY_HUBERT_CHECKPOINT as CHECKPOINT
 from upstream_distill.upstreams.teacher.expert import UpstreamExpert as _UpstreamExpert
 
-CHECKPOINT = Path(__file__).resolve().parent / "tiny_hubert.pt"
 _MAKE_IT = ("python run_pretrain.py -u hubert_teacher --preset mini -n tiny_hubert && "
             "cp result/pretrain/tiny_hubert/upstream.pt upstream_distill/upstreams/tiny_hubert/tiny_hubert.pt")
 

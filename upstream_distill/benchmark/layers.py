@@ -1,0 +1,75 @@
+"""Which layers each task uses: s3prl's learned featurizer weights, per upstream and task.
+
+SUPERB's featurizer feeds a downstream the softmax-weighted sum of all hidden
+states; after training, the weights show where each task finds what it needs
+(content tasks such as PR/ASR lean on upper layers of a HuBERT, speaker and
+emotion tasks on lower ones: the structure layer-wise distillation exploits).
+The benchmark reads them from the checkpoint it scored and writes
+``layer_weights_<upstream>.{csv,png}`` beside the score tables.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, List
+
+import torch
+
+from .runs import TaskRun, scoring_checkpoint
+
+__all__ = ["featurizer_weights", "upstream_layer_weights", "write_layer_weights"]
+
+
+def featurizer_weights(checkpoint: Path) -> List[float]:
+    """Softmax of the featurizer's layer weights in an s3prl downstream checkpoint ([] if it has none)."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)  # s3prl pickles its Args
+    weights = state.get("Featurizer", {}).get("weights")
+    return [] if weights is None else torch.softmax(weights.float(), dim=0).tolist()
+
+
+def upstream_layer_weights(runs: List[TaskRun]) -> Dict[str, List[float]]:
+    """Task (ER: fold mean) -> layer weights, for the finished runs of one upstream."""
+    per_task: Dict[str, List[List[float]]] = {}
+    for run in runs:
+        if not run.done():
+            continue
+        weights = featurizer_weights(scoring_checkpoint(run))
+        if weights:
+            per_task.setdefault(run.task.name, []).append(weights)
+    return {task: [sum(column) / len(column) for column in zip(*folds)] for task, folds in per_task.items()}
+
+
+def write_layer_weights(label: str, weights: Dict[str, List[float]], out_dir: Path, preset: str,
+                        stamp: str) -> List[Path]:
+    """``layer_weights_<label>.csv`` and a heatmap ``.png`` (tasks x hidden states)."""
+    if not weights:
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
+    tasks = list(weights)
+    layers = len(next(iter(weights.values())))
+    csv_path, png_path = out_dir / f"layer_weights_{safe}.csv", out_dir / f"layer_weights_{safe}.png"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lines = ["task," + ",".join(f"h{i}" for i in range(layers))]
+    lines += [task + "," + ",".join(f"{w:.4f}" for w in weights[task]) for task in tasks]
+    csv_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    fig, ax = plt.subplots(figsize=(1.2 + 0.7 * layers, 0.8 + 0.5 * len(tasks)))
+    image = ax.imshow([weights[t] for t in tasks], cmap="viridis", aspect="auto", vmin=0)
+    ax.set_xticks(range(layers), ["h0\n(CNN)"] + [f"h{i}" for i in range(1, layers)])
+    ax.set_yticks(range(len(tasks)), [t.upper() for t in tasks])
+    for row, task in enumerate(tasks):
+        for column, value in enumerate(weights[task]):
+            ax.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=7,
+                    color="white" if value < 0.6 * max(weights[task]) else "black")
+    ax.set_title(f"{label}: featurizer layer weights per task (preset {preset})\n{stamp}", fontsize=8)
+    fig.colorbar(image, ax=ax, fraction=0.03)
+    fig.tight_layout()
+    tmp = png_path.with_name(png_path.name + ".tmp")
+    fig.savefig(tmp, dpi=120, format="png")
+    tmp.replace(png_path)
+    plt.close(fig)
+    return [csv_path, png_path]

@@ -1,0 +1,178 @@
+"""Speed and size, measured side by side in one run: ``python -m upstream_distill.benchmark.speed``.
+
+Prints, on the same 10 s of audio and this machine's CPU:
+
+1. parameters and inference time of the HuBERT Base architecture vs the
+   DistilHuBERT architecture (random weights: speed does not depend on them);
+2. the shipped ``tiny_hubert`` teacher vs its DistilHuBERT student (the mini
+   preset's architecture, or a trained ``--student`` checkpoint);
+3. distillation updates per second of that pair with the teacher's targets
+   computed on the fly vs read from the ``--cache-teacher`` disk cache (a
+   subset of the mini corpus, the real runner's batches and expert).
+
+Timings interleave the contenders (A, B, A, B, ...) and report medians, so a
+background load slows both alike and the ratios stay comparable.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+import torch
+
+__all__ = ["interleaved_medians", "inference_seconds", "main"]
+
+SAMPLE_RATE = 16000
+
+
+def interleaved_medians(contenders: Dict[str, Callable[[], object]], repeats: int, warmup: int = 1) -> Dict[str, float]:
+    """Median wall seconds of each callable, run in turns ``repeats`` times after ``warmup`` turns."""
+    times: Dict[str, List[float]] = {name: [] for name in contenders}
+    for turn in range(warmup + repeats):
+        for name, run in contenders.items():
+            start = time.perf_counter()
+            run()
+            if turn >= warmup:
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def inference_seconds(models: Dict[str, torch.nn.Module], seconds: float = 10.0, repeats: int = 5,
+                      seed: int = 0, upstream_api: bool = False) -> Dict[str, float]:
+    """Median forward time of each model on the same random ``seconds`` of audio:
+    ``model(wav[None])`` (a network), or ``model([wav])`` with ``upstream_api`` (an s3prl upstream)."""
+    wav = torch.randn(int(seconds * SAMPLE_RATE), generator=torch.Generator().manual_seed(seed))
+    batch = [wav] if upstream_api else wav[None]
+
+    def forward(model):
+        def run():
+            with torch.inference_mode():
+                model(batch)
+        return run
+
+    for model in models.values():
+        model.eval()
+    return interleaved_medians({name: forward(model) for name, model in models.items()}, repeats)
+
+
+def _params(model: torch.nn.Module, skip_prefixes=("unit_head.", "heads.")) -> float:
+    return sum(p.numel() for n, p in model.named_parameters() if not n.startswith(skip_prefixes)) / 1e6
+
+
+def _print_pair(title: str, models: Dict[str, torch.nn.Module], times: Dict[str, float]) -> None:
+    names = list(models)
+    reference = names[0]
+    print(f"\n{title}")
+    print(f"  {'model':<34} {'params':>9} {'10 s audio':>11} {'time vs ' + reference:>22}")
+    for name in names:
+        print(f"  {name:<34} {_params(models[name]):>8.2f}M {times[name] * 1000:>9.0f} ms "
+              f"{times[name] / times[reference]:>21.3f}x")
+    for name in names[1:]:
+        print(f"  -> {name}: {_params(models[reference]) / _params(models[name]):.2f}x fewer parameters, "
+              f"{times[reference] / times[name]:.2f}x faster than {reference}")
+
+
+def _mini_student(student_ckpt: Optional[Path], teacher_dim: int):
+    from upstream_distill.models.student import StudentModel, load_student
+    from upstream_distill.models.student_config import StudentConfig
+    from upstream_distill.training.config import compose_config
+
+    if student_ckpt:
+        return load_student(student_ckpt)
+    folder = Path(__file__).resolve().parents[2] / "pretrain" / "distilhubert"
+    config = compose_config(folder / "config_runner.yaml", folder / "config_model.yaml", "mini")
+    student = dict(config["model"]["student"], head_dim=teacher_dim)
+    return StudentModel(StudentConfig.from_dict(student))
+
+
+def _distillation_steps(teacher_file: Path, corpus: Path, utterances: int, steps: int) -> Dict[str, float]:
+    """Updates per second of the mini DistilHuBERT expert, targets on the fly vs from the disk cache."""
+    from upstream_distill.distill import DistillationExpert
+    from upstream_distill.training import DistEnv, ExpertContext
+    from upstream_distill.training.config import TrainingConfig, compose_config, substitute
+    from upstream_distill.training.data import BatchPlan, BatchStream, read_utterances
+    from upstream_distill.training.optim import build_optimizer
+
+    folder = Path(__file__).resolve().parents[2] / "pretrain" / "distilhubert"
+    raw = compose_config(folder / "config_runner.yaml", folder / "config_model.yaml", "mini")
+    raw = substitute(raw, {"corpus": corpus, "tiny_hubert": teacher_file})
+    config = TrainingConfig.from_dict(raw)
+    subset = read_utterances(config.datarc)[:utterances]
+    workdir = Path(tempfile.mkdtemp(prefix="speed-cache-"))
+
+    def runner_step(cache_teacher: bool):
+        context = ExpertContext(expdir=workdir, device=torch.device("cpu"), data=config.datarc,
+                                utterances=subset, seed=0, dist=DistEnv(), log=lambda _: None,
+                                cache_teacher=cache_teacher)
+        expert = DistillationExpert(config.model, context).train()
+        optimizer = build_optimizer(expert.trainable_parameters(), config.optimizer)
+        plan = BatchPlan([u.length for u in subset], config.datarc, 0)
+        stream = BatchStream(subset, plan, 0)
+
+        def step():
+            loss, _ = expert(next(stream), 0)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        return step
+
+    on_the_fly, cached = runner_step(False), runner_step(True)  # the second builds the cache first
+    times = interleaved_medians({"on the fly": on_the_fly, "cached": cached}, repeats=steps, warmup=2)
+    return {name: 1.0 / seconds for name, seconds in times.items()}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=5, help="timed forwards per model (median)")
+    parser.add_argument("--student", type=Path, help="a trained tiny_hubert student (default: random weights)")
+    parser.add_argument("--steps", type=int, default=10, help="timed distillation updates per variant (median)")
+    parser.add_argument("--utterances", type=int, default=64, help="mini-corpus utterances for the update timing")
+    parser.add_argument("--corpus", type=Path, help="mini corpus (default data/mini_superb/mini)")
+    parser.add_argument("--threads", type=int, help="torch cpu threads (default: torch's)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    from upstream_distill.models import TeacherModel, hubert_base_config, load_teacher
+    from upstream_distill.models.student import StudentModel
+    from upstream_distill.models.student_config import distilhubert_config
+    from upstream_distill.s3prl_bridge.run_downstream import default_corpus_dir
+    from upstream_distill.training.cli import TINY_HUBERT_CHECKPOINT
+    from upstream_distill.benchmark.report import machine_description
+
+    print(f"speed benchmark on {machine_description()}, {torch.get_num_threads()} threads; "
+          f"10 s of audio, median of {args.repeats}; parameters without training-only heads "
+          f"(HuBERT's unit head: +0.33M, the 94.7M usually quoted)")
+    torch.manual_seed(0)
+    models = {"HuBERT Base (random)": TeacherModel(hubert_base_config()),
+              "DistilHuBERT (random)": StudentModel(distilhubert_config())}
+    _print_pair("1. architectures of the papers", models, inference_seconds(models, repeats=args.repeats))
+
+    if not TINY_HUBERT_CHECKPOINT.is_file():
+        print(f"\n2./3. skipped: {TINY_HUBERT_CHECKPOINT} is missing (see the README to make it)")
+        return 0
+    teacher = load_teacher(TINY_HUBERT_CHECKPOINT)
+    student = _mini_student(args.student, teacher.config.encoder_dim)
+    models = {"tiny_hubert": teacher,
+              f"DistilHuBERT student ({'trained' if args.student else 'random'})": student}
+    _print_pair("2. the embedded default's teacher and student", models,
+                inference_seconds(models, repeats=args.repeats))
+
+    corpus = args.corpus or default_corpus_dir("mini")
+    if not (corpus / "LibriSpeech").is_dir():
+        print(f"\n3. skipped: no mini corpus at {corpus} (python -m upstream_distill.mini_superb --preset mini)")
+        return 0
+    rates = _distillation_steps(TINY_HUBERT_CHECKPOINT, corpus, args.utterances, args.steps)
+    print(f"\n3. distillation updates (mini DistilHuBERT preset, batch of 8 crops <= 5 s, median of {args.steps})")
+    for name, rate in rates.items():
+        print(f"  teacher targets {name:<11} {rate:6.2f} updates/s")
+    print(f"  -> cached targets: {rates['cached'] / rates['on the fly']:.2f}x the updates per second")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,149 @@
+"""The distillation expert every ``pretrain/<method>/`` shares: frozen teacher -> student -> objectives.
+
+``config_model.yaml`` sections:
+
+* ``teacher``: ``checkpoint`` (any file or folder :func:`load_teacher` reads:
+  fairseq ``.pt``, HF folder, ``save_teacher`` file; ``${tiny_hubert}`` is the
+  shipped small teacher) and ``cache_dir`` (``--cache-teacher``'s folder,
+  default ``<expdir>/teacher_cache``);
+* ``student``: :class:`~upstream_distill.models.StudentConfig` fields;
+* ``initialize_from_teacher``: ``{frontend: bool, layers: int}`` (DistilHuBERT
+  copies the CNN; a student as wide as the teacher can also take its first layers);
+* ``objectives``: the weighted loss terms (:mod:`upstream_distill.distill.objectives`).
+
+The expert's checkpoint holds the student, its config and the objectives'
+own parameters (never the frozen teacher, which is re-read from its file on
+resume); its export is a :func:`save_student` file that the
+``distill_student`` upstream loads.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, Tuple
+
+import torch
+from torch import Tensor
+
+from upstream_distill.models import CheckpointError, load_teacher
+from upstream_distill.models.student import (
+    EXPERT_CONFIG_KEY,
+    EXPERT_STUDENT_KEY,
+    StudentModel,
+    save_student,
+)
+from upstream_distill.models.student_config import StudentConfig
+from upstream_distill.models.teacher import count_parameters
+from upstream_distill.training import ConfigError, ExpertContext, PretrainExpert
+
+from .objectives import TeacherNeeds, build_objectives
+from .targets import CachedTargets, OnTheFlyTargets
+
+__all__ = ["DistillationExpert"]
+
+SECTIONS = ("teacher", "student", "initialize_from_teacher", "objectives")
+
+
+class DistillationExpert(PretrainExpert):
+    def __init__(self, model_config: dict, context: ExpertContext):
+        super().__init__(model_config, context)
+        unknown = sorted(set(model_config) - set(SECTIONS))
+        if unknown:
+            raise ConfigError(f"config.model: unknown sections {unknown} (known: {list(SECTIONS)})")
+        teacher_section = dict(model_config.get("teacher") or {})
+        teacher_file = teacher_section.pop("checkpoint", None)
+        cache_dir = teacher_section.pop("cache_dir", None)
+        if teacher_section:
+            raise ConfigError(f"config.model.teacher: unknown keys {sorted(teacher_section)} "
+                              f"(known: checkpoint, cache_dir)")
+        if not teacher_file:
+            raise ConfigError("config.model.teacher.checkpoint: give the teacher's checkpoint "
+                              "(-o \"config.model.teacher.checkpoint='/path/to/hubert_base_ls960.pt'\")")
+        try:
+            self.teacher = load_teacher(teacher_file)
+        except CheckpointError as err:
+            raise ConfigError(f"config.model.teacher.checkpoint: {err}") from None
+        try:
+            student_config = StudentConfig.from_dict(dict(model_config.get("student") or {}))
+            if student_config.prediction_heads != "none" and student_config.head_dim is None:
+                student_config.head_dim = self.teacher.config.encoder_dim
+            self.student = StudentModel(student_config)
+        except ValueError as err:
+            raise ConfigError(f"config.model.student: {err}") from None
+        if self.student.downsample_rate != self.teacher.downsample_rate:
+            raise ConfigError(f"the student's frame hop ({self.student.downsample_rate} samples) differs "
+                              f"from the teacher's ({self.teacher.downsample_rate})")
+
+        init = dict(model_config.get("initialize_from_teacher") or {})
+        try:
+            copied = self.student.initialize_from_teacher(self.teacher, bool(init.pop("frontend", False)),
+                                                          int(init.pop("layers", 0)))
+        except ValueError as err:
+            raise ConfigError(f"config.model.initialize_from_teacher: {err}") from None
+        if init:
+            raise ConfigError(f"config.model.initialize_from_teacher: unknown keys {sorted(init)} "
+                              f"(known: frontend, layers)")
+
+        self.objectives = build_objectives(model_config.get("objectives") or {}, self.student, self.teacher)
+        self.needs = TeacherNeeds()
+        for objective in self.objectives.values():
+            self.needs = self.needs | objective.needs
+        if context.cache_teacher:
+            with context.dist.main_first():
+                self.targets = CachedTargets.build(
+                    Path(cache_dir) if cache_dir else context.expdir / "teacher_cache", self.teacher,
+                    Path(teacher_file), self.needs, context.utterances, context.data.sample_rate,
+                    context.data.crop_multiple, context.device, context.log)
+        else:
+            self.targets = OnTheFlyTargets(self.teacher, self.needs)
+        self._report(context, teacher_file, copied)
+
+    def _report(self, context: ExpertContext, teacher_file: str, copied) -> None:
+        teacher_params = count_parameters(self.teacher)
+        counts = self.student.parameter_counts()
+        context.log(f"teacher {teacher_file}: {self.teacher.config.arch}, "
+                    f"{len(self.teacher.layers)} x {self.teacher.config.encoder_dim}, "
+                    f"{teacher_params / 1e6:.2f}M parameters")
+        context.log(f"student: {self.student.config.frontend} front-end {counts['frontend'] / 1e6:.2f}M + "
+                    f"encoder {len(self.student.layers)} x {self.student.config.encoder_dim} "
+                    f"{counts['encoder'] / 1e6:.2f}M = {counts['upstream'] / 1e6:.2f}M "
+                    f"({counts['upstream'] / teacher_params:.1%} of the teacher), "
+                    f"+ heads {counts['heads'] / 1e6:.2f}M for training; initialised from the teacher: "
+                    f"{', '.join(copied) or 'nothing'}")
+        context.log(f"objectives: " + ", ".join(f"{name} x {o.weight:g}" for name, o in self.objectives.items())
+                    + f"; targets {'from the disk cache' if context.cache_teacher else 'on the fly'}")
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.teacher.eval()  # frozen: no dropout, whatever the runner asks
+        return self
+
+    def forward(self, batch, step) -> Tuple[Tensor, Dict[str, Tensor]]:
+        teacher = self.targets(batch)
+        student = self.student(batch.wavs, batch.lengths, output_attentions=self.needs.attentions)
+        if teacher.frame_mask.shape != student.frame_mask.shape:
+            raise RuntimeError(f"teacher and student frame counts differ: {tuple(teacher.frame_mask.shape)} "
+                               f"vs {tuple(student.frame_mask.shape)}")
+        total, terms = 0.0, {}
+        for name, objective in self.objectives.items():
+            values = objective.terms(teacher, student)
+            loss = values.pop("loss")
+            total = total + objective.weight * loss
+            terms[name] = loss
+            terms.update({f"{name}/{key}": value for key, value in values.items()})
+        return total, terms
+
+    # -- checkpoint and export -------------------------------------------------
+
+    def checkpoint_state(self) -> dict:
+        return {EXPERT_CONFIG_KEY: self.student.config.to_dict(),
+                EXPERT_STUDENT_KEY: self.student.state_dict(),
+                "objectives": self.objectives.state_dict()}
+
+    def load_checkpoint_state(self, state: dict) -> None:
+        if state.get(EXPERT_CONFIG_KEY) != self.student.config.to_dict():
+            raise ConfigError("the checkpoint's student config differs from this run's")
+        self.student.load_state_dict(state[EXPERT_STUDENT_KEY])
+        self.objectives.load_state_dict(state["objectives"])
+
+    def export(self, path: Path) -> None:
+        save_student(self.student, path)

@@ -1,0 +1,135 @@
+"""Teacher targets for a batch of crops: computed on the fly, or read from a disk cache.
+
+On the fly (default) the frozen teacher encodes each batch; attention maps
+and unit logits are available.  With ``--cache-teacher`` the hidden states
+the objectives need are computed once per training utterance (the whole
+utterance, so each frame sees its full context) and stored as float16
+memory-mapped arrays; a batch then costs a slice per crop instead of a
+teacher forward, for every epoch after the first.  Crops start on a frame
+boundary (``datarc.crop_multiple`` is a multiple of the 320-sample hop), so
+frame ``t`` of a crop at ``offset`` is cached frame ``offset / 320 + t``.
+
+The cache folder is keyed by a digest of the teacher file (path, size,
+mtime), the layers and the utterance list, so runs that share
+``teacher.cache_dir`` reuse it and a changed teacher or corpus never reads a
+stale cache.  It is written to a temporary folder and renamed when complete:
+a killed build leaves no half cache behind.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from upstream_distill.models import ModelOutput, TeacherModel
+from upstream_distill.training.data import Batch, Utterance, read_audio
+from upstream_distill.training.errors import ConfigError
+
+from .objectives import TeacherNeeds
+
+__all__ = ["OnTheFlyTargets", "CachedTargets", "cache_digest"]
+
+CACHE_VERSION = 1
+
+
+class OnTheFlyTargets:
+    """The teacher's forward on each batch, without gradients, in eval mode."""
+
+    def __init__(self, teacher: TeacherModel, needs: TeacherNeeds):
+        self.teacher, self.needs = teacher, needs
+
+    def __call__(self, batch: Batch) -> ModelOutput:
+        with torch.no_grad():
+            return self.teacher(batch.wavs, batch.lengths, output_attentions=self.needs.attentions,
+                                output_unit_logits=self.needs.unit_logits)
+
+
+def cache_digest(teacher_file: Path, layers: Sequence[int], utterances: Sequence[Utterance]) -> str:
+    stat = teacher_file.stat()
+    identity = {"version": CACHE_VERSION, "teacher": [str(teacher_file.resolve()), stat.st_size,
+                                                      int(stat.st_mtime)],
+                "layers": sorted(layers), "utterances": [(u.key, u.length) for u in utterances]}
+    return hashlib.sha1(json.dumps(identity).encode()).hexdigest()[:16]
+
+
+class CachedTargets:
+    """Hidden states ``layers`` of every utterance, float16 on disk; ``__call__(batch)`` crops them."""
+
+    def __init__(self, folder: Path, layers: Sequence[int], num_layers: int, hop: int, receptive_field: int):
+        self.folder, self.layers, self.num_layers = Path(folder), sorted(layers), num_layers
+        self.hop, self.receptive_field = hop, receptive_field
+        index = json.loads((self.folder / "index.json").read_text())
+        self.rows: Dict[str, tuple] = {key: (start, count) for key, start, count in index["utterances"]}
+        self.arrays = {layer: np.load(self.folder / f"layer{layer}.npy", mmap_mode="r") for layer in self.layers}
+
+    @classmethod
+    def build(cls, folder: Path, teacher: TeacherModel, teacher_file: Path, needs: TeacherNeeds,
+              utterances: Sequence[Utterance], sample_rate: int, crop_multiple: int, device: torch.device,
+              log: Callable[[str], None] = print) -> "CachedTargets":
+        """Open the cache for these settings under ``folder``, computing it first if needed."""
+        if needs.attentions or needs.unit_logits:
+            raise ConfigError("--cache-teacher stores hidden states only; an objective here needs the "
+                              "teacher's attention maps or unit logits: run without --cache-teacher")
+        hop = teacher.downsample_rate
+        if crop_multiple % hop:
+            raise ConfigError(f"--cache-teacher: config.datarc.crop_multiple ({crop_multiple}) must be a "
+                              f"multiple of the teacher's frame hop {hop} so crops align with cached frames")
+        layers = sorted(needs.layers)
+        target = Path(folder) / cache_digest(teacher_file, layers, utterances)
+        if not (target / "index.json").is_file():
+            _write_cache(target, teacher, layers, utterances, sample_rate, device, log)
+        else:
+            log(f"teacher cache: reusing {target}")
+        return cls(target, layers, len(teacher.layers), hop, teacher.config.receptive_field)
+
+    def __call__(self, batch: Batch) -> ModelOutput:
+        lengths = batch.lengths.cpu()
+        frames = torch.clamp(torch.div(lengths - self.receptive_field, self.hop, rounding_mode="floor") + 1, min=0)
+        width = int(frames.max())
+        hidden: List[Optional[Tensor]] = [None] * (self.num_layers + 1)
+        for layer in self.layers:
+            array = self.arrays[layer]
+            out = np.zeros((len(batch), width, array.shape[1]), dtype=np.float32)
+            for row, (key, offset) in enumerate(zip(batch.keys, batch.offsets.tolist())):
+                start, count = self.rows[key]
+                first = offset // self.hop
+                take = min(int(frames[row]), count - first)
+                out[row, :take] = array[start + first:start + first + take]
+            hidden[layer] = torch.from_numpy(out).to(batch.wavs.device)
+        frame_mask = torch.arange(width)[None, :] < frames[:, None]
+        return ModelOutput(hidden_states=hidden, frame_mask=frame_mask.to(batch.wavs.device))
+
+
+def _write_cache(target: Path, teacher: TeacherModel, layers: List[int], utterances: Sequence[Utterance],
+                 sample_rate: int, device: torch.device, log: Callable[[str], None]) -> None:
+    counts = [int(teacher.frame_lengths(torch.tensor([u.length]))[0]) for u in utterances]
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(int).tolist()
+    total, dim = int(sum(counts)), teacher.config.encoder_dim
+    log(f"teacher cache: {len(utterances)} utterances, {total} frames x {len(layers)} layers x {dim} dims "
+        f"(float16, {total * len(layers) * dim * 2 / 2**30:.2f} GiB) -> {target}")
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    arrays = {layer: np.lib.format.open_memmap(partial / f"layer{layer}.npy", mode="w+",
+                                               dtype=np.float16, shape=(total, dim)) for layer in layers}
+    teacher.eval()
+    with torch.no_grad():
+        for utt, start, count in tqdm(list(zip(utterances, starts, counts)), desc="teacher cache",
+                                      unit="utt", dynamic_ncols=True):
+            wav = torch.from_numpy(read_audio(utt.path, 0, utt.length, sample_rate)).to(device)
+            output = teacher(wav[None])
+            for layer in layers:
+                arrays[layer][start:start + count] = output.hidden_states[layer][0, :count].cpu().numpy()
+    for array in arrays.values():
+        array.flush()
+    index = {"layers": layers, "utterances": [[u.key, s, c] for u, s, c in zip(utterances, starts, counts)]}
+    (partial / "index.json").write_text(json.dumps(index))
+    shutil.rmtree(target, ignore_errors=True)
+    partial.rename(target)

@@ -1,0 +1,1 @@
+"""s3prl upstream: distilled students (any method of this project) as SUPERB upstreams."""
