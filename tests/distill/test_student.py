@@ -105,3 +105,30 @@ def test_foreign_and_missing_files_are_named(tmp_path):
     torch.save({"model": {}}, other)
     with pytest.raises(StudentCheckpointError, match="teacher-like.pt.*holds no student"):
         load_student(other)
+
+
+@pytest.mark.parametrize("method, preset, expected_m", [("distilhubert", None, 23.49), ("star_hubert", None, 22.50)])
+def test_method_configs_build_the_published_students(method, preset, expected_m):
+    config = _method_student(method, preset)
+    assert StudentModel(config).parameter_counts()["upstream"] / 1e6 == pytest.approx(expected_m, abs=0.01)
+
+
+def test_the_mini_students_share_one_budget_under_a_quarter_of_the_teacher():
+    teacher_m = 11.71  # tiny_hubert without its unit head (pretrain/hubert_teacher/config_model.yaml)
+    sizes = {m: StudentModel(_method_student(m, "mini")).parameter_counts() for m in ("distilhubert", "star_hubert")}
+    for counts in sizes.values():
+        assert counts["total"] / 1e6 <= teacher_m / 4  # heads included
+    upstream = [c["upstream"] for c in sizes.values()]
+    assert max(upstream) / min(upstream) < 1.05
+
+
+def _method_student(method: str, preset) -> StudentConfig:
+    from pathlib import Path
+
+    from upstream_distill.training.config import compose_config
+
+    folder = Path(__file__).resolve().parents[2] / "pretrain" / method
+    student = dict(compose_config(folder / "config_runner.yaml", folder / "config_model.yaml", preset)["model"]["student"])
+    if student.get("prediction_heads", "none") != "none" and student.get("head_dim") is None:
+        student["head_dim"] = 384
+    return StudentConfig.from_dict(student)

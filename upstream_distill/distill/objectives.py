@@ -3,7 +3,10 @@
 ``config_model.yaml``::
 
     objectives:
-      regression: {weight: 1.0, l1_weight: 1.0, cosine_weight: 1.0}
+      regression: {weight: 1.0, l1_weight: 1.0, cosine_weight: 1.0}       # DistilHuBERT
+      layerwise_tgm: {weight: 1.0, layers: auto, normalization: feature}  # STaR
+      intra_layer_tgm: {weight: 1.0, layers: auto, normalization: feature}
+      attention_map: {weight: 0.0, layers: auto}
 
 Each objective says what it reads from the teacher (hidden-state indices,
 attention maps, unit logits), so the expert asks the teacher (or the target
@@ -15,11 +18,14 @@ cache) for exactly that, and computes its terms from the two
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, FrozenSet, List, Type
+from typing import Dict, FrozenSet, List, Sequence, Type, Union
 
 from torch import Tensor, nn
 
+from upstream_distill.losses.attention_map import attention_map_loss
+from upstream_distill.losses.intra_layer_gram import intra_layer_tgm_loss
 from upstream_distill.losses.regression import l1_cosine_regression
+from upstream_distill.losses.temporal_gram import NORMALIZATIONS, layerwise_tgm_loss
 from upstream_distill.models import ModelOutput
 from upstream_distill.models.student import StudentModel
 from upstream_distill.models.teacher import TeacherModel
@@ -84,9 +90,107 @@ class RegressionObjective(Objective):
                                     self.l1_weight, self.cosine_weight)
 
 
+LayerMap = Union[str, Sequence[Sequence[int]]]
+
+
+def layer_pairs(layers: LayerMap, student_layers: int, teacher_layers: int, name: str) -> List[List[int]]:
+    """``[[student layer, teacher layer], ...]`` (1-based); ``"auto"``: student layer ``i`` <-> teacher
+    layer ``i * k`` with ``k = teacher_layers / student_layers`` (every k-th teacher layer)."""
+    if layers == "auto":
+        if teacher_layers % student_layers:
+            raise ConfigError(f"config.model.objectives.{name}.layers: 'auto' maps every k-th teacher layer and "
+                              f"needs the teacher's {teacher_layers} layers to be a multiple of the student's "
+                              f"{student_layers}; list the pairs instead ([[student, teacher], ...])")
+        step = teacher_layers // student_layers
+        return [[i, i * step] for i in range(1, student_layers + 1)]
+    pairs = [[int(s), int(t)] for s, t in layers]
+    bad = [p for p in pairs if not (1 <= p[0] <= student_layers and 1 <= p[1] <= teacher_layers)]
+    if bad or not pairs:
+        raise ConfigError(f"config.model.objectives.{name}.layers: pairs {bad or pairs} are not "
+                          f"[student 1..{student_layers}, teacher 1..{teacher_layers}]")
+    return pairs
+
+
+class _RelationObjective(Objective):
+    """Shared by STaR's objectives: a student<->teacher layer map (no projection: N x N relations)."""
+
+    def __init__(self, name: str, student: StudentModel, teacher: TeacherModel, weight: float,
+                 layers: LayerMap, attentions: bool = False):
+        pairs = layer_pairs(layers, len(student.layers), len(teacher.layers), name)
+        super().__init__(weight, TeacherNeeds(layers=frozenset(t for _, t in pairs), attentions=attentions))
+        self.pairs = pairs
+
+
+class LayerwiseGramObjective(_RelationObjective):
+    """STaR's layer-wise temporal Gram matrix loss (:mod:`upstream_distill.losses.temporal_gram`)
+    between each mapped student and teacher layer output."""
+
+    def __init__(self, student, teacher, weight: float = 1.0, layers: LayerMap = "auto",
+                 normalization: str = "feature"):
+        if normalization not in NORMALIZATIONS:
+            raise ConfigError(f"config.model.objectives.layerwise_tgm.normalization must be one of "
+                              f"{NORMALIZATIONS}, got {normalization!r}")
+        super().__init__("layerwise_tgm", student, teacher, weight, layers)
+        self.normalization = normalization
+
+    def terms(self, teacher, student):
+        loss = layerwise_tgm_loss([student.hidden_states[s] for s, _ in self.pairs],
+                                  [teacher.hidden_states[t].detach() for _, t in self.pairs],
+                                  student.frame_mask, self.normalization)
+        return {"loss": loss}
+
+
+class IntraLayerGramObjective(_RelationObjective):
+    """STaR's intra-layer temporal Gram loss (:mod:`upstream_distill.losses.intra_layer_gram`): a
+    block's input against its output.  For a mapped student layer ``s <-> t`` the teacher block runs
+    from the teacher layer mapped to ``s - 1`` (0 for the first) to ``t``, so a student layer that
+    stands for k teacher layers is compared with what those k layers do together."""
+
+    def __init__(self, student, teacher, weight: float = 1.0, layers: LayerMap = "auto",
+                 normalization: str = "feature"):
+        if normalization not in NORMALIZATIONS:
+            raise ConfigError(f"config.model.objectives.intra_layer_tgm.normalization must be one of "
+                              f"{NORMALIZATIONS}, got {normalization!r}")
+        super().__init__("intra_layer_tgm", student, teacher, weight, layers)
+        mapped = dict((s, t) for s, t in self.pairs)
+        self.blocks = [(s, t, mapped.get(s - 1, 0 if s == 1 else None)) for s, t in self.pairs]
+        missing = [s for s, _, start in self.blocks if start is None]
+        if missing:
+            raise ConfigError(f"config.model.objectives.intra_layer_tgm.layers: student layer(s) {missing} need "
+                              f"their previous layer mapped too (the block's input)")
+        self.needs = TeacherNeeds(layers=frozenset({t for _, t, _ in self.blocks} | {i for _, _, i in self.blocks}))
+        self.normalization = normalization
+
+    def terms(self, teacher, student):
+        loss = intra_layer_tgm_loss([student.hidden_states[s - 1] for s, _, _ in self.blocks],
+                                    [student.hidden_states[s] for s, _, _ in self.blocks],
+                                    [teacher.hidden_states[i].detach() for _, _, i in self.blocks],
+                                    [teacher.hidden_states[t].detach() for _, t, _ in self.blocks],
+                                    student.frame_mask, self.normalization)
+        return {"loss": loss}
+
+
+class AttentionMapObjective(_RelationObjective):
+    """STaR's head-averaged attention-map KL (:mod:`upstream_distill.losses.attention_map`) between
+    each mapped student layer and teacher layer (head counts may differ)."""
+
+    def __init__(self, student, teacher, weight: float = 1.0, layers: LayerMap = "auto"):
+        super().__init__("attention_map", student, teacher, weight, layers, attentions=True)
+        self.needs = TeacherNeeds(attentions=True)
+
+    def terms(self, teacher, student):
+        loss = attention_map_loss([student.attentions[s - 1] for s, _ in self.pairs],
+                                  [teacher.attentions[t - 1].detach() for _, t in self.pairs],
+                                  student.frame_mask)
+        return {"loss": loss}
+
+
 #: objective name in YAML -> class; constructors take (student, teacher, **yaml settings)
 OBJECTIVES: Dict[str, Type[Objective]] = {
     "regression": RegressionObjective,
+    "layerwise_tgm": LayerwiseGramObjective,
+    "intra_layer_tgm": IntraLayerGramObjective,
+    "attention_map": AttentionMapObjective,
 }
 
 
@@ -99,8 +203,13 @@ def build_objectives(config: dict, student: StudentModel, teacher: TeacherModel)
         if name not in OBJECTIVES:
             raise ConfigError(f"config.model.objectives: unknown objective {name!r} "
                               f"(known: {sorted(OBJECTIVES)})")
+        settings = dict(settings or {})
+        if float(settings.get("weight", 1.0)) == 0.0:
+            continue  # weight 0 switches an objective off (and what it needs from the teacher)
         try:
-            built[name] = OBJECTIVES[name](student, teacher, **(settings or {}))
+            built[name] = OBJECTIVES[name](student, teacher, **settings)
         except TypeError as err:
             raise ConfigError(f"config.model.objectives.{name}: {err}") from None
+    if not built:
+        raise ConfigError("config.model.objectives: every objective has weight 0")
     return built

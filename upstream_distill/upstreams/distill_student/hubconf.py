@@ -18,3 +18,15 @@ def distill_student(ckpt=None, *args, **kwargs):
     if not os.path.exists(ckpt):
         raise FileNotFoundError(f"distill_student: -k {ckpt!r} does not exist")
     return _UpstreamExpert(ckpt, *args, **kwargs)
+
+
+def star_hubert(ckpt=None, *args, **kwargs):
+    """A STaR student trained by ``run_pretrain.py -u star_hubert`` (the same loader as distill_student).
+
+    ckpt (-k): ``<expdir>/upstream.pt`` or ``<expdir>/states-<step>.ckpt``.  The STaR
+    authors' released checkpoints use their own ARMHuBERT format and are not read here.
+    """
+    if not ckpt:
+        raise ValueError("star_hubert needs a checkpoint: pass -k EXPDIR/upstream.pt of a "
+                         "`run_pretrain.py -u star_hubert` run (no weights are shipped or downloaded)")
+    return distill_student(ckpt, *args, **kwargs)
