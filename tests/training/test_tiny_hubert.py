@@ -36,3 +36,16 @@ def test_it_loads_the_checkpoint_through_s3prl_hub_without_arguments(monkeypatch
     torch.testing.assert_close(hidden[-1], expected[-1])
     with pytest.raises(ValueError, match="teacher_local"):
         s3prl.hub.tiny_hubert(ckpt="/some/other.pt")
+
+
+def test_the_shipped_teacher_fits_the_repository_and_loads():
+    from upstream_distill.models import load_teacher
+    from upstream_distill.models.teacher import count_parameters
+
+    shipped = hubconf.CHECKPOINT
+    assert shipped.stat().st_size <= 25 * 1024 * 1024  # the project's limit for a shipped checkpoint
+    teacher = load_teacher(shipped)
+    assert teacher.config.arch == "hubert" and len(teacher.layers) == 6 and teacher.unit_head is not None
+    assert count_parameters(teacher) / 1e6 == pytest.approx(11.71, abs=0.01)
+    log = (shipped.parent / "tiny_hubert.train.log").read_text()
+    assert "step 2000 " in log  # the training log of this very checkpoint ships beside it

@@ -9,7 +9,14 @@
 * ``student``: :class:`~upstream_distill.models.StudentConfig` fields;
 * ``initialize_from_teacher``: ``{frontend: bool, layers: int}`` (DistilHuBERT
   copies the CNN; a student as wide as the teacher can also take its first layers);
-* ``objectives``: the weighted loss terms (:mod:`upstream_distill.distill.objectives`).
+* ``objectives``: the weighted loss terms (:mod:`upstream_distill.distill.objectives`);
+* ``stages``: ``{frontend_steps: N}`` trains only the student's front-end (its
+  transformer input) with the ``frontend`` objective for the first N updates,
+  then the other objectives (Wang et al.'s front-end distillation);
+* ``fbank_statistics``: ``{utterances: N}``, how many training utterances
+  (a seeded random choice) estimate an Fbank front-end's global mean and
+  variance before the first update; they are buffers of the student, so
+  checkpoints and the export carry them.
 
 The expert's checkpoint holds the student, its config and the objectives'
 own parameters (never the frozen teacher, which is re-read from its file on
@@ -34,13 +41,14 @@ from upstream_distill.models.student import (
 from upstream_distill.models.student_config import StudentConfig
 from upstream_distill.models.teacher import count_parameters
 from upstream_distill.training import ConfigError, ExpertContext, PretrainExpert
+from upstream_distill.training.data import read_audio
 
 from .objectives import TeacherNeeds, build_objectives
 from .targets import CachedTargets, OnTheFlyTargets
 
 __all__ = ["DistillationExpert"]
 
-SECTIONS = ("teacher", "student", "initialize_from_teacher", "objectives")
+SECTIONS = ("teacher", "student", "initialize_from_teacher", "objectives", "stages", "fbank_statistics")
 
 
 class DistillationExpert(PretrainExpert):
@@ -84,6 +92,13 @@ class DistillationExpert(PretrainExpert):
                               f"(known: frontend, layers)")
 
         self.objectives = build_objectives(model_config.get("objectives") or {}, self.student, self.teacher)
+        self.frontend_steps = self._stages(dict(model_config.get("stages") or {}))
+        # a stage leaves parameters without gradients, which DDP must be told about
+        self.find_unused_parameters = self.frontend_steps > 0
+        statistics = dict(model_config.get("fbank_statistics") or {})
+        self.statistics_utterances = int(statistics.pop("utterances", 500))
+        if statistics:
+            raise ConfigError(f"config.model.fbank_statistics: unknown keys {sorted(statistics)} (known: utterances)")
         self.needs = TeacherNeeds()
         for objective in self.objectives.values():
             self.needs = self.needs | objective.needs
@@ -96,6 +111,31 @@ class DistillationExpert(PretrainExpert):
         else:
             self.targets = OnTheFlyTargets(self.teacher, self.needs)
         self._report(context, teacher_file, copied)
+
+    def _stages(self, stages: dict) -> int:
+        steps = int(stages.pop("frontend_steps", 0))
+        if stages:
+            raise ConfigError(f"config.model.stages: unknown keys {sorted(stages)} (known: frontend_steps)")
+        has_frontend = any(o.frontend_only for o in self.objectives.values())
+        if steps > 0 and not has_frontend:
+            raise ConfigError("config.model.stages.frontend_steps > 0 needs the 'frontend' objective")
+        if has_frontend and steps == 0:
+            raise ConfigError("the 'frontend' objective runs in the front-end stage only: set "
+                              "config.model.stages.frontend_steps")
+        if has_frontend and all(o.frontend_only for o in self.objectives.values()):
+            raise ConfigError("config.model.objectives: the 'frontend' stage needs objectives for the stage after it")
+        return steps
+
+    def _estimate_fbank_statistics(self) -> None:
+        frontend = self.student.frontend
+        if getattr(frontend, "stats_frames", None) is None or int(frontend.stats_frames) > 0:
+            return  # a waveform CNN, or statistics already estimated / restored from a checkpoint
+        utterances = list(self.context.utterances)
+        order = torch.randperm(len(utterances), generator=torch.Generator().manual_seed(self.context.seed))
+        chosen = [utterances[i] for i in order[:self.statistics_utterances].tolist()]
+        rate = self.context.data.sample_rate
+        frames = frontend.estimate_statistics(read_audio(u.path, 0, u.length, rate) for u in chosen)
+        self.context.log(f"fbank statistics: global mean/std from {len(chosen)} utterances ({frames} frames)")
 
     def _report(self, context: ExpertContext, teacher_file: str, copied) -> None:
         teacher_params = count_parameters(self.teacher)
@@ -118,13 +158,18 @@ class DistillationExpert(PretrainExpert):
         return self
 
     def forward(self, batch, step) -> Tuple[Tensor, Dict[str, Tensor]]:
+        self._estimate_fbank_statistics()
+        frontend_stage = step < self.frontend_steps
         teacher = self.targets(batch)
-        student = self.student(batch.wavs, batch.lengths, output_attentions=self.needs.attentions)
+        student = self.student(batch.wavs, batch.lengths, output_attentions=self.needs.attentions,
+                               frontend_only=frontend_stage)
         if teacher.frame_mask.shape != student.frame_mask.shape:
             raise RuntimeError(f"teacher and student frame counts differ: {tuple(teacher.frame_mask.shape)} "
                                f"vs {tuple(student.frame_mask.shape)}")
         total, terms = 0.0, {}
         for name, objective in self.objectives.items():
+            if objective.frontend_only != frontend_stage:
+                continue
             values = objective.terms(teacher, student)
             loss = values.pop("loss")
             total = total + objective.weight * loss

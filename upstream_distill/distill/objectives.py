@@ -7,6 +7,8 @@
       layerwise_tgm: {weight: 1.0, layers: auto, normalization: feature}  # STaR
       intra_layer_tgm: {weight: 1.0, layers: auto, normalization: feature}
       attention_map: {weight: 0.0, layers: auto}
+      discriminative: {weight: 1.0, temperature: 1.0}                     # Wang et al.
+      frontend: {weight: 1.0}                                             # Wang et al., stage 1
 
 Each objective says what it reads from the teacher (hidden-state indices,
 attention maps, unit logits), so the expert asks the teacher (or the target
@@ -23,6 +25,12 @@ from typing import Dict, FrozenSet, List, Sequence, Type, Union
 from torch import Tensor, nn
 
 from upstream_distill.losses.attention_map import attention_map_loss
+from upstream_distill.losses.discriminative import (
+    StudentUnitProjection,
+    discriminative_loss,
+    require_unit_head,
+    teacher_unit_logits,
+)
 from upstream_distill.losses.intra_layer_gram import intra_layer_tgm_loss
 from upstream_distill.losses.regression import l1_cosine_regression
 from upstream_distill.losses.temporal_gram import NORMALIZATIONS, layerwise_tgm_loss
@@ -53,6 +61,9 @@ class Objective(nn.Module):
     An objective is an ``nn.Module`` so that one with parameters of its own
     (e.g. a projection trained with the student) is saved and optimised with it.
     """
+
+    #: True for an objective of the front-end stage (trained alone for ``stages.frontend_steps``)
+    frontend_only = False
 
     def __init__(self, weight: float, needs: TeacherNeeds):
         super().__init__()
@@ -88,6 +99,51 @@ class RegressionObjective(Objective):
         targets = [teacher.hidden_states[i] for i in self.targets]
         return l1_cosine_regression(student.predictions, targets, student.frame_mask,
                                     self.l1_weight, self.cosine_weight)
+
+
+class DiscriminativeObjective(Objective):
+    """Wang et al.'s discriminative loss (:mod:`upstream_distill.losses.discriminative`): the
+    student's last layer, through its own projection, scored against the teacher's frozen label
+    embeddings; KL from the teacher's unit distribution (its last layer through its own head).
+    Both sides use ``temperature`` (None: the checkpoint's, 0.1 for HuBERT).  The teacher side is
+    computed here from its last hidden state, so ``--cache-teacher`` works too."""
+
+    def __init__(self, student, teacher, weight: float = 1.0, temperature=None):
+        try:
+            head = require_unit_head(teacher)
+        except ValueError as err:
+            raise ConfigError(f"config.model.objectives.discriminative: {err}") from None
+        last = len(teacher.layers)
+        super().__init__(weight, TeacherNeeds(layers=frozenset({last})))
+        self.last = last
+        self.projection = StudentUnitProjection(student.config.encoder_dim, head, temperature)
+        self._teacher_head = (head,)  # a tuple: the frozen head stays the teacher's, outside this state
+        self.temperature = temperature
+
+    def terms(self, teacher, student):
+        target = teacher_unit_logits(self._teacher_head[0], teacher.hidden_states[self.last].detach(), self.temperature)
+        logits = self.projection(student.hidden_states[-1])
+        agree = (logits.argmax(-1) == target.argmax(-1)).float()
+        mask = student.frame_mask
+        return {"loss": discriminative_loss(target, logits, mask),
+                "unit_agreement": (agree * mask).sum() / mask.sum().clamp(min=1)}
+
+
+class FrontEndObjective(Objective):
+    """Wang et al.'s front-end distillation, stage 1: L1 between the student's front-end output
+    (its transformer input before the positional conv, through a trained linear map to the
+    teacher's width) and the teacher's transformer input (hidden state 0); see the expert's
+    ``stages``.  The L1 is :func:`~upstream_distill.losses.regression.l1_cosine_regression`'s."""
+
+    def __init__(self, student, teacher, weight: float = 1.0):
+        super().__init__(weight, TeacherNeeds(layers=frozenset({0})))
+        self.to_teacher = nn.Linear(student.config.encoder_dim, teacher.config.encoder_dim)
+        self.frontend_only = True
+
+    def terms(self, teacher, student):
+        terms = l1_cosine_regression([self.to_teacher(student.projected_features)], [teacher.hidden_states[0]],
+                                     student.frame_mask, l1_weight=1.0, cosine_weight=0.0)
+        return {"loss": terms["loss"], "cosine": terms["cosine"]}
 
 
 LayerMap = Union[str, Sequence[Sequence[int]]]
@@ -191,6 +247,8 @@ OBJECTIVES: Dict[str, Type[Objective]] = {
     "layerwise_tgm": LayerwiseGramObjective,
     "intra_layer_tgm": IntraLayerGramObjective,
     "attention_map": AttentionMapObjective,
+    "discriminative": DiscriminativeObjective,
+    "frontend": FrontEndObjective,
 }
 
 

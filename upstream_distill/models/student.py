@@ -106,15 +106,21 @@ class StudentModel(nn.Module):
     def frame_lengths(self, lengths: Tensor) -> Tensor:
         return self.frontend.frame_lengths(lengths)
 
-    def forward(self, waveforms: Tensor, lengths: Optional[Tensor] = None,
-                output_attentions: bool = False, output_predictions: bool = True) -> ModelOutput:
-        """Encode a padded ``(B, T)`` batch at 16 kHz; real frames do not depend on the padding."""
+    def forward(self, waveforms: Tensor, lengths: Optional[Tensor] = None, output_attentions: bool = False,
+                output_predictions: bool = True, frontend_only: bool = False) -> ModelOutput:
+        """Encode a padded ``(B, T)`` batch at 16 kHz; real frames do not depend on the padding.
+
+        ``frontend_only``: stop at the transformer input (``projected_features``;
+        no hidden states), for front-end distillation.
+        """
         waveforms, lengths = padded_batch(waveforms, lengths, RECEPTIVE_FIELD)
         features, frame_lengths = self.frontend(waveforms, lengths)
         frame_mask, padding = frame_padding(frame_lengths, features.shape[1])
         projected = self.encoder.feature_projection(features)
         if padding is not None:  # the positional conv must see zeros on padded frames
             projected = projected.masked_fill(padding[..., None], 0.0)
+        if frontend_only:
+            return ModelOutput(hidden_states=[], frame_mask=frame_mask, projected_features=projected)
         hidden_states, attentions = transformer_hidden_states(
             self.encoder.transformer, projected, padding, self.config.layer_norm_first, output_attentions)
         predictions = None

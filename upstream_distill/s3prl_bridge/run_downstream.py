@@ -26,7 +26,8 @@ from typing import List, Optional
 
 import yaml
 
-from ..training.config import deep_merge, substitute
+from ..training.config import read_yaml, substitute
+from ..training.errors import ConfigError
 from .tasks import CONFIG_ROOT, ER_FOLDS, PRESETS, Task, default_config, resolve_task
 
 CORPUS_ENV = "MINI_SUPERB_ROOT"
@@ -73,12 +74,10 @@ def read_config(config_file: Path) -> dict:
     """Read a YAML config; `_inherit: other.yaml` (relative to the file) is deep-merged under it."""
     if not config_file.is_file():
         raise UsageError(f"-c/--config: config file {config_file} not found")
-    with open(config_file) as fh:
-        config = yaml.safe_load(fh) or {}
-    parent = config.pop("_inherit", None)
-    if parent is not None:
-        config = deep_merge(read_config(config_file.parent / parent), config)
-    return config
+    try:
+        return read_yaml(config_file)
+    except ConfigError as err:
+        raise UsageError(f"-c/--config: {err}") from None
 
 
 def check_config_paths(task: Task, config: dict, config_file: Path) -> None:

@@ -54,11 +54,20 @@ _PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 # dict plumbing
 
 
-def read_yaml(path: Path) -> dict:
-    """A YAML mapping (an empty file is ``{}``); ConfigError names the file otherwise."""
+INHERIT_KEY = "_inherit"
+
+
+def read_yaml(path: Path, _seen: tuple = ()) -> dict:
+    """A YAML mapping (an empty file is ``{}``); ConfigError names the file otherwise.
+
+    ``_inherit: other.yaml`` (relative to the file) names a base config that
+    this file is deep-merged over, so a variant states only what it changes.
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
+    if path.resolve() in _seen:
+        raise ConfigError(f"config file {path}: '{INHERIT_KEY}' loops back to itself")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
@@ -67,6 +76,9 @@ def read_yaml(path: Path) -> dict:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping, not a {type(data).__name__}")
+    parent = data.pop(INHERIT_KEY, None)
+    if parent is not None:
+        data = deep_merge(read_yaml(path.parent / parent, _seen + (path.resolve(),)), data)
     return data
 
 

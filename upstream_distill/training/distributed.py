@@ -76,7 +76,9 @@ class DistEnv:
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [device.index] if device.type == "cuda" else None
-        return DistributedDataParallel(module, device_ids=ids, find_unused_parameters=False)
+        # an expert whose steps leave some parameters unused (e.g. a training stage) says so
+        unused = bool(getattr(module, "find_unused_parameters", False))
+        return DistributedDataParallel(module, device_ids=ids, find_unused_parameters=unused)
 
     def no_sync(self, wrapped: nn.Module, skip: bool):
         """Skip the gradient all-reduce of an accumulation micro-batch that is not the last."""
