@@ -1,12 +1,8 @@
 """``run_pretrain.py -u distilhubert`` end to end: real subprocesses, files on disk, the s3prl hub."""
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -19,7 +15,14 @@ from upstream_distill.training.checkpoint import list_checkpoints
 from upstream_distill.training.config import DataConfig
 from upstream_distill.training.data import Batch, read_audio, read_utterances
 
-from ..training.conftest import REPO_ROOT, RUN_PRETRAIN, read_metrics, run_pretrain
+from ..training.conftest import (
+    REPO_ROOT,
+    RUN_PRETRAIN,
+    free_port,
+    kill_9_after_first_checkpoint,
+    read_metrics,
+    run_pretrain,
+)
 from .conftest import distill_args
 
 STEPS = 24
@@ -85,16 +88,7 @@ def test_kill_9_then_the_same_command_continues_the_same_schedule(tiny_corpus, t
     assert run_pretrain(*distill_args(tiny_corpus, reference, teacher_file, overrides)).returncode == 0
 
     expdir = tmp_path / "killed"
-    command = [sys.executable, str(RUN_PRETRAIN), "--threads", "1",
-               *distill_args(tiny_corpus, expdir, teacher_file, overrides)]
-    process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        while not list_checkpoints(expdir) and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.005)
-        os.kill(process.pid, signal.SIGKILL)
-    finally:
-        process.wait()
+    kill_9_after_first_checkpoint(distill_args(tiny_corpus, expdir, teacher_file, overrides), expdir)
     saved = list_checkpoints(expdir)
     assert saved and saved[-1].name != f"states-{STEPS}.ckpt", "the run finished before it could be killed"
     resumed_from = int(saved[-1].stem.split("-")[1])
@@ -109,17 +103,11 @@ def test_kill_9_then_the_same_command_continues_the_same_schedule(tiny_corpus, t
         assert ours[step]["loss"] == pytest.approx(theirs[step]["loss"], rel=1e-4), step
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_two_gloo_processes_keep_identical_replicas(tiny_corpus, teacher_file, tmp_path):
     expdir = tmp_path / "ddp"
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-               "--master_port", str(_free_port()), str(RUN_PRETRAIN), "--threads", "1",
+               "--master_port", str(free_port()), str(RUN_PRETRAIN), "--threads", "1",
                *distill_args(tiny_corpus, expdir, teacher_file, "config.runner.total_steps=6,,"
                              "config.runner.save_step=3,,config.datarc.batch_size=2")]
     result = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT, timeout=240)

@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Dict, List
 
@@ -27,6 +31,27 @@ def tiny_args(corpus: Path, expdir: Path, overrides: str = "") -> List[str]:
     """The hubert_teacher tiny preset on the session's tiny corpus."""
     args = ["-u", "hubert_teacher", "--preset", "tiny", "--corpus", str(corpus), "-p", str(expdir)]
     return args + (["-o", overrides] if overrides else [])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def kill_9_after_first_checkpoint(args: List[str], expdir: Path, timeout: float = 120) -> None:
+    """Start ``run_pretrain.py ARGS`` and SIGKILL it as soon as it has written a checkpoint."""
+    from upstream_distill.training.checkpoint import list_checkpoints
+
+    command = [sys.executable, str(RUN_PRETRAIN), "--threads", "1", *args]
+    process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + timeout
+        while not list_checkpoints(expdir) and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.wait()
 
 
 def read_metrics(expdir: Path) -> Dict[int, dict]:

@@ -1,27 +1,20 @@
 """Two processes on cpu (gloo) through torchrun: sharded data, one writer, the same final weights."""
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 
 import pytest
 import torch
 
-from .conftest import REPO_ROOT, RUN_PRETRAIN, read_metrics, tiny_args
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from .conftest import REPO_ROOT, RUN_PRETRAIN, free_port, read_metrics, tiny_args
 
 
 @pytest.mark.slow
 def test_torchrun_with_two_cpu_processes(tiny_corpus, tmp_path):
     expdir = tmp_path / "ddp"
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-               "--master_port", str(_free_port()), str(RUN_PRETRAIN), "--threads", "1",
+               "--master_port", str(free_port()), str(RUN_PRETRAIN), "--threads", "1",
                *tiny_args(tiny_corpus, expdir, "config.runner.total_steps=4,,config.runner.save_step=2,,"
                                                "config.datarc.batch_size=2")]
     result = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT, timeout=240)

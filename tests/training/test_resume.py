@@ -2,10 +2,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 import torch
@@ -15,7 +11,7 @@ from upstream_distill.training import checkpoint as checkpoint_module
 from upstream_distill.training.checkpoint import list_checkpoints, save_atomic
 from upstream_distill.training.data import BatchPlan, read_utterances
 
-from .conftest import REPO_ROOT, RUN_PRETRAIN, read_metrics, run_pretrain, small_config, tiny_args
+from .conftest import kill_9_after_first_checkpoint, read_metrics, run_pretrain, small_config, tiny_args
 
 STEPS = 30
 OVERRIDES = f"config.runner.total_steps={STEPS},,config.runner.save_step=3,,config.runner.max_keep=20"
@@ -32,15 +28,7 @@ def test_kill_9_then_the_same_command_resumes_the_same_run(tiny_corpus, tmp_path
     assert done.returncode == 0, done.stderr[-3000:]
 
     expdir = tmp_path / "killed"
-    command = [sys.executable, str(RUN_PRETRAIN), "--threads", "1", *tiny_args(tiny_corpus, expdir, _overrides(units))]
-    process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        while not list_checkpoints(expdir) and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.005)
-        os.kill(process.pid, signal.SIGKILL)
-    finally:
-        process.wait()
+    kill_9_after_first_checkpoint(tiny_args(tiny_corpus, expdir, _overrides(units)), expdir)
     saved = list_checkpoints(expdir)
     assert saved and saved[-1].name != f"states-{STEPS}.ckpt", "the run finished before it could be killed"
     resumed_from = int(saved[-1].stem.split("-")[1])

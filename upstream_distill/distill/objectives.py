@@ -167,6 +167,12 @@ def layer_pairs(layers: LayerMap, student_layers: int, teacher_layers: int, name
     return pairs
 
 
+def _check_normalization(name: str, normalization: str) -> None:
+    if normalization not in NORMALIZATIONS:
+        raise ConfigError(f"config.model.objectives.{name}.normalization must be one of {NORMALIZATIONS}, "
+                          f"got {normalization!r}")
+
+
 class _RelationObjective(Objective):
     """Shared by STaR's objectives: a student<->teacher layer map (no projection: N x N relations)."""
 
@@ -183,9 +189,7 @@ class LayerwiseGramObjective(_RelationObjective):
 
     def __init__(self, student, teacher, weight: float = 1.0, layers: LayerMap = "auto",
                  normalization: str = "feature"):
-        if normalization not in NORMALIZATIONS:
-            raise ConfigError(f"config.model.objectives.layerwise_tgm.normalization must be one of "
-                              f"{NORMALIZATIONS}, got {normalization!r}")
+        _check_normalization("layerwise_tgm", normalization)
         super().__init__("layerwise_tgm", student, teacher, weight, layers)
         self.normalization = normalization
 
@@ -204,9 +208,7 @@ class IntraLayerGramObjective(_RelationObjective):
 
     def __init__(self, student, teacher, weight: float = 1.0, layers: LayerMap = "auto",
                  normalization: str = "feature"):
-        if normalization not in NORMALIZATIONS:
-            raise ConfigError(f"config.model.objectives.intra_layer_tgm.normalization must be one of "
-                              f"{NORMALIZATIONS}, got {normalization!r}")
+        _check_normalization("intra_layer_tgm", normalization)
         super().__init__("intra_layer_tgm", student, teacher, weight, layers)
         mapped = dict((s, t) for s, t in self.pairs)
         self.blocks = [(s, t, mapped.get(s - 1, 0 if s == 1 else None)) for s, t in self.pairs]
