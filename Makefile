@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO_UPSTREAMS ?= -u fbank
 
-.PHONY: setup demo test test-quick clean-results
+.PHONY: setup demo test test-quick clean-results tiny-hubert
 
 setup: $(VENV)/.ready
 
@@ -21,3 +21,11 @@ test: setup
 # Skip the slow end-to-end tests (marked `slow`).
 test-quick: setup
 	$(PY) -m pytest -q -m "not slow" tests
+
+# Reproduce the shipped teacher: HuBERT iteration 1 (MFCC units, from scratch), then iteration 2
+# (units from its layer 4, continuing its weights); the export replaces the shipped checkpoint.
+tiny-hubert: setup
+	$(PY) run_pretrain.py -u hubert_teacher --preset mini -n tiny_hubert_it1
+	$(PY) run_pretrain.py -u hubert_teacher --preset mini -n tiny_hubert \
+	    -g pretrain/hubert_teacher/variants/iteration2.yaml -c pretrain/hubert_teacher/variants/iteration2_runner.yaml
+	cp result/pretrain/tiny_hubert/upstream.pt upstream_distill/upstreams/tiny_hubert/tiny_hubert.pt

@@ -14,7 +14,10 @@ the mask embedding, which only pretraining needs).
 
 config_model.yaml: ``teacher`` (TeacherConfig fields; ``num_units`` comes
 from ``labels.num_clusters``), ``labels`` (UnitConfig), ``masked_prediction``
-(MaskedPredictionConfig).
+(MaskedPredictionConfig), and optionally ``init_from``: a ``save_teacher``
+export of the same architecture whose weights start this run (a second
+iteration that continues the first instead of restarting; the label
+embeddings are drawn afresh because the units are new).
 """
 from __future__ import annotations
 
@@ -26,11 +29,12 @@ from torch import nn
 
 from upstream_distill.losses.masked_prediction import MaskedPredictionConfig, masked_prediction_loss, span_mask
 from upstream_distill.models import TeacherConfig, TeacherModel, save_teacher
+from upstream_distill.models.checkpoint_import import read_teacher_checkpoint
 from upstream_distill.models.teacher import count_parameters
 from upstream_distill.training import ConfigError, ExpertContext, PretrainExpert
 from upstream_distill.training.units import UnitConfig, build_unit_table
 
-SECTIONS = ("teacher", "labels", "masked_prediction")
+SECTIONS = ("teacher", "labels", "masked_prediction", "init_from")
 
 
 @contextlib.contextmanager
@@ -70,6 +74,8 @@ class UpstreamPretrainExpert(PretrainExpert):
         # fairseq draws label embeddings uniform in [0, 1): all in one orthant, cosines ~0.75
         # between units; near-orthogonal normal draws separate the units from the first step.
         nn.init.normal_(self.model.unit_head.label_embeddings)
+        if model_config.get("init_from"):
+            self._initialize_from(Path(model_config["init_from"]), context)
         self.mask_embedding = nn.Parameter(torch.empty(config.encoder_dim).uniform_())
         cache = Path(labels.cache_dir) if labels.cache_dir else context.expdir / "labels"
         with context.dist.main_first():
@@ -78,6 +84,20 @@ class UpstreamPretrainExpert(PretrainExpert):
         context.log(f"hubert teacher: {count_parameters(self.model) / 1e6:.2f}M parameters without the "
                     f"unit head, {count_parameters(self.model, True) / 1e6:.2f}M with it; "
                     f"{labels.num_clusters} units ({labels.features})")
+
+    def _initialize_from(self, path: Path, context: ExpertContext) -> None:
+        """Copy every weight of the export at ``path`` except the label embeddings (new units)."""
+        source_config, state = read_teacher_checkpoint(path)
+        ours, theirs = self.model.config.to_dict(), source_config.to_dict()
+        differing = sorted(k for k in ours if k != "num_units" and ours[k] != theirs.get(k))
+        if differing:
+            raise ConfigError(f"config.model.init_from {path}: its architecture differs in {differing}")
+        state = {k: v for k, v in state.items() if not k.endswith("label_embeddings")}
+        missing, unexpected = self.model.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not k.endswith("label_embeddings")]
+        if missing or unexpected:
+            raise ConfigError(f"config.model.init_from {path}: missing {missing}, unexpected {unexpected}")
+        context.log(f"hubert teacher: initialised from {path} (label embeddings drawn afresh)")
 
     def forward(self, batch, step):
         frames = self.model.frame_lengths(batch.lengths)

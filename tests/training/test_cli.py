@@ -117,3 +117,31 @@ def test_a_file_with_the_wrong_sample_rate_is_named(tiny_corpus, tmp_path):
     result = run_pretrain(*tiny_args(tiny_corpus, tmp_path / "exp", overrides))
     assert result.returncode == 1
     assert str(bad) in result.stderr and "sample rate 8000 Hz, expected 16000 Hz" in result.stderr
+
+
+def test_iteration2_loads_every_weight_but_the_label_embeddings(short_run, tiny_corpus, tmp_path):
+    first = short_run / "upstream.pt"
+    expdir = tmp_path / "iteration2"
+    result = run_pretrain(*tiny_args(tiny_corpus, expdir, (
+        f"config.runner.total_steps=1,,config.runner.save_step=1,,config.optimizer.lr=1.0e-12,,"
+        f"config.model.init_from='{first}',,config.model.labels.features='model',,"
+        f"config.model.labels.model_ckpt='{first}',,config.model.labels.model_layer=1,,"
+        f"config.model.labels.num_clusters=8")))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "initialised from" in (expdir / "train.log").read_text()
+    assert list((expdir / "labels").glob("units-model-8-*.npz"))
+    before, after = load_teacher(first), load_teacher(expdir / "upstream.pt")
+    assert after.config.num_units == 8
+    old, new = before.state_dict(), after.state_dict()
+    copied = [k for k in old if not k.endswith("label_embeddings")]
+    # one update at lr 1e-12: the copied weights are the first iteration's (float16 export)
+    assert all(torch.allclose(old[k].float(), new[k].float(), atol=1e-3) for k in copied)
+    assert new["unit_head.label_embeddings"].shape[0] == 8
+
+
+def test_iteration2_refuses_another_architecture(short_run, tiny_corpus, tmp_path):
+    first = short_run / "upstream.pt"
+    result = run_pretrain(*tiny_args(tiny_corpus, tmp_path / "x", (
+        f"config.runner.total_steps=1,,config.model.init_from='{first}',,config.model.teacher.encoder_dim=64")))
+    assert result.returncode == 2
+    assert "init_from" in result.stderr and "encoder_dim" in result.stderr

@@ -1,10 +1,14 @@
 """`run_benchmark.py`: score upstreams on the five SUPERB tasks and write `results/<preset>/`.
 
     python run_benchmark.py --preset mini -u fbank -u tiny_hubert -u distill_student:exp/x/states-9000.ckpt
+    python run_benchmark.py --preset mini -u fbank -u tiny_hubert --student distilhubert --student star_hubert
+    python run_benchmark.py --preset mini --study star_loss_selection
 
 Builds the embedded corpus if it is missing, runs every (upstream, task[, fold]) through the
 real s3prl harness (see runs.py), skips runs that already left a score, and rewrites
-results/<preset>/scores.{csv,md,png}. A failed run is reported with its log and makes the
+results/<preset>/scores.{csv,md,png}. `--student NAME` first distils the student NAME of
+pretrain/students.yaml from the preset's teacher (see students.py); `--study NAME` does so for
+every row of a study and also writes results/<preset>/NAME.md. A failed run is reported with its log and makes the
 command exit non-zero; the other runs still go ahead and the tables show what finished.
 """
 from __future__ import annotations
@@ -23,6 +27,7 @@ from . import report
 from .layers import upstream_layer_weights, write_layer_weights
 from .runs import REPO_ROOT, RunFailed, TaskRun, UpstreamSpec, execute
 from .speed import inference_seconds
+from .students import RECIPES_FILE, distil, read_recipes, write_study_table
 
 LOG = logging.getLogger("benchmark")
 
@@ -30,8 +35,15 @@ LOG = logging.getLogger("benchmark")
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=PRESETS, default="mini", help="embedded corpus and task configs")
-    parser.add_argument("-u", "--upstream", action="append", required=True, metavar="NAME[:CKPT]",
+    parser.add_argument("-u", "--upstream", action="append", default=[], metavar="NAME[:CKPT]",
                         help="an s3prl hub name, optionally with its checkpoint (-k); repeat for more rows")
+    parser.add_argument("--student", action="append", default=[], metavar="NAME",
+                        help="distil the student NAME of pretrain/students.yaml, then score it; repeatable")
+    parser.add_argument("--study", action="append", default=[], metavar="NAME",
+                        help="distil and score every row of a study in pretrain/students.yaml and write "
+                             "results/<preset>/NAME.md; repeatable")
+    parser.add_argument("--recipes", type=Path, default=RECIPES_FILE,
+                        help="the students and studies file (default: pretrain/students.yaml)")
     parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated subset of pr,asr,ks,sid,er")
     parser.add_argument("--er-folds", type=int, default=len(ER_FOLDS),
                         help="IEMOCAP-layout folds to run for er (SUPERB: all 5, score = their mean)")
@@ -49,6 +61,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f"--tasks: unknown task(s) {', '.join(unknown)}; choose from {', '.join(TASKS)}")
     if not 1 <= args.er_folds <= len(ER_FOLDS):
         parser.error(f"--er-folds: must be between 1 and {len(ER_FOLDS)}")
+    if not (args.upstream or args.student or args.study):
+        parser.error("give at least one -u/--upstream, --student or --study")
     args.tasks = tasks
     args.upstreams = [UpstreamSpec.parse(u) for u in args.upstream]
     args.speed_reference = None if args.speed_reference == "none" else UpstreamSpec.parse(args.speed_reference)
@@ -124,6 +138,26 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="[%(name)s] %(message)s")
     args = parse_args(argv)
     corpus = args.corpus or default_corpus_dir(args.preset)
+    recipes = read_recipes(args.recipes) if args.student or args.study else None
+    studies = [recipes.study(name) for name in args.study]
+    wanted = [recipes.student(name).name for name in args.student] + [row for study in studies for row in study.rows]
+    ensure_corpus(args.preset, corpus)
+    failures = []
+    if wanted:
+        for name in dict.fromkeys(wanted):
+            if name not in recipes.students:
+                args.upstreams.append(UpstreamSpec.parse(name))  # a plain upstream row of a study
+                continue
+            recipe = recipes.student(name)
+            LOG.info("student %s: distilling (%s)", name, recipe.expdir(args.exp_root / "students", args.preset))
+            try:
+                distil(recipe, args.preset, corpus, args.exp_root / "students")
+            except RunFailed as err:
+                LOG.error("student %s FAILED: %s", name, err)
+                failures.append(name)
+                continue
+            args.upstreams.append(recipe.upstream(args.exp_root / "students", args.preset))
+    args.upstreams = list(dict.fromkeys(args.upstreams))
     models = {spec: build_upstream(spec) for spec in args.upstreams}
     params = {spec: count_params(model) for spec, model in models.items()}
     speedups = {}
@@ -132,13 +166,11 @@ def main(argv=None) -> int:
         LOG.info("speed vs %s on 10 s of audio: %s", args.speed_reference.label,
                  ", ".join(f"{spec.label} {x:.2f}x" for spec, x in speedups.items()))
     del models
-    ensure_corpus(args.preset, corpus)
 
     runs = plan_runs(args.upstreams, args.tasks, args.er_folds, args.exp_root / args.preset)
     todo = [run for run in runs if not run.done()]
     LOG.info("%d task runs planned, %d already finished (resumed), %d to do",
              len(runs), len(runs) - len(todo), len(todo))
-    failures = []
     with tqdm(todo, desc="benchmark", unit="run", dynamic_ncols=True) as bar:
         for run in bar:
             bar.set_postfix_str(run.name)
@@ -160,6 +192,8 @@ def main(argv=None) -> int:
     for spec in args.upstreams:
         written += write_layer_weights(spec.label, upstream_layer_weights([r for r in runs if r.upstream == spec]),
                                        out_dir, args.preset, stamp)
+    for study in studies:
+        written.append(write_study_table(study, rows, out_dir / f"{study.name}.md", args.preset))
     LOG.info("wrote %s", ", ".join(str(p) for p in written))
     if failures:
         LOG.error("%d run(s) failed: %s", len(failures), ", ".join(failures))

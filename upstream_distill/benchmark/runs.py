@@ -33,6 +33,7 @@ class UpstreamSpec:
 
     name: str
     ckpt: Optional[str] = None
+    alias: Optional[str] = None  # the row name, when given (a distilled student's recipe name)
 
     @classmethod
     def parse(cls, text: str) -> "UpstreamSpec":
@@ -41,7 +42,9 @@ class UpstreamSpec:
 
     @property
     def label(self) -> str:
-        """The row name: the upstream, plus the checkpoint's experiment folder when given."""
+        """The row name: the alias, else the upstream plus the checkpoint's experiment folder."""
+        if self.alias:
+            return self.alias
         if self.ckpt is None:
             return self.name
         ckpt = Path(self.ckpt)

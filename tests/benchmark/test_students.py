@@ -1,0 +1,83 @@
+"""`run_benchmark.py --student/--study`: distil a student with run_pretrain.py, then score it."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from upstream_distill.benchmark import report
+from upstream_distill.benchmark.students import read_recipes
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+RECIPES = """
+students:
+  little_distilhubert:
+    method: distilhubert
+    override: "config.runner.total_steps=4,,config.runner.save_step=2"
+studies:
+  little_study:
+    title: "A study of two rows"
+    rows:
+      fbank: the FBANK baseline
+      little_distilhubert: DistilHuBERT, 4 updates
+"""
+
+
+def benchmark(tmp_path, corpus, *extra):
+    cmd = [sys.executable, str(REPO_ROOT / "run_benchmark.py"), "--preset", "tiny", "--tasks", "ks",
+           "--corpus", str(corpus), "--exp-root", str(tmp_path / "exp"), "--results", str(tmp_path / "results"),
+           "--recipes", str(tmp_path / "students.yaml"), "--speed-reference", "none", *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=REPO_ROOT, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def study_run(tiny_corpus, tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("students")
+    (tmp_path / "students.yaml").write_text(RECIPES)
+    proc = benchmark(tmp_path, tiny_corpus, "--study", "little_study")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return tmp_path
+
+
+@pytest.mark.slow
+def test_a_study_distils_its_student_scores_every_row_and_writes_its_table(study_run):
+    expdir = study_run / "exp" / "students" / "tiny" / "little_distilhubert"
+    assert sorted(p.name for p in expdir.glob("states-*.ckpt")) == ["states-2.ckpt", "states-4.ckpt"]
+    assert list((expdir / "teacher_cache").iterdir()), "--cache-teacher was not passed"
+    payload = torch.load(expdir / "states-4.ckpt", map_location="cpu", weights_only=True)
+    assert payload["config"]["runner"]["total_steps"] == 4  # the recipe's override reached run_pretrain.py
+
+    rows = {r["upstream"]: r for r in report.read_rows(study_run / "results" / "tiny" / "scores.csv")}
+    assert set(rows) == {"fbank", "little_distilhubert"}
+    student = rows["little_distilhubert"]
+    assert 0.0 <= float(student["ks_acc"]) <= 100.0 and 0.0 < float(student["params_m"]) < 1.0
+    table = (study_run / "results" / "tiny" / "little_study.md").read_text()
+    assert table.startswith("# A study of two rows")
+    lines = [line for line in table.splitlines() if line.startswith("| little_distilhubert")]
+    assert len(lines) == 1 and f"| {student['ks_acc']} |" in lines[0]
+
+
+@pytest.mark.slow
+def test_a_rerun_neither_distils_nor_scores_again(study_run, tiny_corpus):
+    expdir = study_run / "exp" / "students" / "tiny" / "little_distilhubert"
+    stamp = (expdir / "upstream.pt").stat().st_mtime_ns
+    proc = benchmark(study_run, tiny_corpus, "--student", "little_distilhubert")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "1 already finished (resumed), 0 to do" in proc.stderr
+    assert (expdir / "upstream.pt").stat().st_mtime_ns == stamp
+
+
+def test_unknown_students_and_studies_are_named(tmp_path):
+    (tmp_path / "students.yaml").write_text(RECIPES)
+    proc = benchmark(tmp_path, tmp_path / "no_corpus", "--student", "nobody")
+    assert proc.returncode != 0 and "unknown student 'nobody'" in proc.stderr
+    assert "little_distilhubert" in proc.stderr
+
+
+def test_the_shipped_recipes_name_real_methods_and_configs():
+    recipes = read_recipes()
+    assert {"distilhubert", "star_hubert"} <= set(recipes.students)
+    for study in recipes.studies.values():
+        assert all(row in recipes.students or row in ("fbank", "tiny_hubert") for row in study.rows), study.name

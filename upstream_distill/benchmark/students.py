@@ -1,0 +1,142 @@
+"""Students the benchmark distils before scoring them (``pretrain/students.yaml``).
+
+``run_benchmark.py --student NAME`` runs ``run_pretrain.py`` for the recipe NAME as a
+subprocess (``--preset``, ``--cache-teacher``, the recipe's ``-g``/``-o``) into
+``exp/students/<preset>/NAME/``, then scores ``distill_student -k .../upstream.pt`` under
+the row name NAME. An interrupted distillation resumes from its last checkpoint; a finished
+one returns at once, so re-running the benchmark redoes nothing. ``--study NAME`` does the
+same for every row of a study and writes its own table (``results/<preset>/NAME.md``).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import yaml
+
+from .runs import REPO_ROOT, RunFailed, UpstreamSpec
+
+RECIPES_FILE = REPO_ROOT / "pretrain" / "students.yaml"
+RUN_PRETRAIN = REPO_ROOT / "run_pretrain.py"
+STUDENT_UPSTREAM = "distill_student"
+EXPORT_NAME = "upstream.pt"  # what run_pretrain.py leaves in the experiment folder
+
+
+@dataclass(frozen=True)
+class StudentRecipe:
+    name: str
+    method: str
+    config: Optional[str] = None
+    override: Optional[str] = None
+
+    def expdir(self, exp_root: Path, preset: str) -> Path:
+        return exp_root / preset / self.name
+
+    def pretrain_command(self, preset: str, corpus: Path, expdir: Path) -> List[str]:
+        cmd = [sys.executable, str(RUN_PRETRAIN), "-u", self.method, "--preset", preset,
+               "--corpus", str(corpus), "-p", str(expdir), "--cache-teacher"]
+        if self.config:
+            cmd += ["-g", str(REPO_ROOT / self.config)]
+        if self.override:
+            cmd += ["-o", self.override]
+        return cmd
+
+    def upstream(self, exp_root: Path, preset: str) -> UpstreamSpec:
+        return UpstreamSpec(STUDENT_UPSTREAM, str(self.expdir(exp_root, preset) / EXPORT_NAME), alias=self.name)
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str
+    title: str
+    rows: Dict[str, str]  # row name (student or upstream) -> its description
+
+
+@dataclass(frozen=True)
+class Recipes:
+    students: Dict[str, StudentRecipe]
+    studies: Dict[str, Study]
+
+    source: Path
+
+    def student(self, name: str) -> StudentRecipe:
+        if name not in self.students:
+            raise SystemExit(f"run_benchmark.py: error: --student: unknown student {name!r}; "
+                             f"{self.source} has {', '.join(self.students) or 'none'}")
+        return self.students[name]
+
+    def study(self, name: str) -> Study:
+        if name not in self.studies:
+            raise SystemExit(f"run_benchmark.py: error: --study: unknown study {name!r}; "
+                             f"{self.source} has {', '.join(self.studies) or 'none'}")
+        return self.studies[name]
+
+
+def read_recipes(path: Path = RECIPES_FILE) -> Recipes:
+    """The recipes file; a student whose method has no ``pretrain/<method>/`` is refused."""
+    path = Path(path)
+    if not path.is_file():
+        raise SystemExit(f"run_benchmark.py: error: --recipes: {path} does not exist")
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        students = {name: StudentRecipe(name=name, **fields) for name, fields in (data.get("students") or {}).items()}
+        studies = {name: Study(name=name, title=fields["title"], rows=dict(fields["rows"]))
+                   for name, fields in (data.get("studies") or {}).items()}
+    except (TypeError, KeyError) as err:
+        raise SystemExit(f"run_benchmark.py: error: {path}: {err}") from None
+    for recipe in students.values():
+        if not (REPO_ROOT / "pretrain" / recipe.method / "pretrain_expert.py").is_file():
+            raise SystemExit(f"run_benchmark.py: error: {path}: student {recipe.name}: no method "
+                             f"pretrain/{recipe.method}/")
+        if recipe.config and not (REPO_ROOT / recipe.config).is_file():
+            raise SystemExit(f"run_benchmark.py: error: {path}: student {recipe.name}: config "
+                             f"{recipe.config} does not exist")
+    return Recipes(students, studies, path)
+
+
+def distil(recipe: StudentRecipe, preset: str, corpus: Path, exp_root: Path) -> Path:
+    """Run (or resume, or find finished) the recipe's distillation; returns its ``upstream.pt``."""
+    expdir = recipe.expdir(exp_root, preset)
+    expdir.mkdir(parents=True, exist_ok=True)
+    log_file = expdir / "benchmark_pretrain.log"
+    cmd = recipe.pretrain_command(preset, corpus, expdir)
+    with open(log_file, "a") as log:
+        log.write(f"\n$ {' '.join(cmd)}\n")
+        log.flush()
+        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
+                              env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    export = expdir / EXPORT_NAME
+    if proc.returncode != 0 or not export.is_file():
+        tail = "".join(log_file.read_text(errors="replace").splitlines(True)[-15:])
+        raise RunFailed(f"distilling {recipe.name}: exit code {proc.returncode}; see {log_file}. "
+                        f"Last lines:\n{tail}")
+    return export
+
+
+def write_study_table(study: Study, rows: List[dict], path: Path, preset: str) -> Path:
+    """``results/<preset>/<study>.md``: the study's rows from the score table, in the study's order."""
+    from .report import TASK_COLUMNS, _atomic_write
+
+    by_name = {row["upstream"]: row for row in rows}
+    keys = ["params_m", *TASK_COLUMNS.values(), "overall"]
+    lines = [
+        f"# {study.title}",
+        "",
+        f"Written by `python run_benchmark.py --preset {preset} --study {study.name}`; frozen upstreams, "
+        "s3prl task experts; students distilled from the preset's teacher by `pretrain/students.yaml`.",
+        "",
+        "| row | what | params (M) | PR PER ↓ | ASR WER ↓ | KS acc ↑ | SID acc ↑ | ER acc ↑ | overall ↑ | measured on |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, description in study.rows.items():
+        row = by_name.get(name, {})
+        cells = [str(row.get(k, "")) for k in keys]
+        stamp = f"{row.get('machine', '')}, {row.get('date', '')}" if row else "not measured yet"
+        lines.append(f"| {name} | {description} | " + " | ".join(cells) + f" | {stamp} |")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write(path, lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
+    return path
