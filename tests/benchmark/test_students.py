@@ -45,7 +45,7 @@ def study_run(tiny_corpus, tmp_path_factory):
 def test_a_study_distils_its_student_scores_every_row_and_writes_its_table(study_run):
     expdir = study_run / "exp" / "students" / "tiny" / "little_distilhubert"
     assert sorted(p.name for p in expdir.glob("states-*.ckpt")) == ["states-2.ckpt", "states-4.ckpt"]
-    assert list((expdir / "teacher_cache").iterdir()), "--cache-teacher was not passed"
+    assert list((expdir.parent / "teacher_cache").iterdir()), "--cache-teacher was not passed"
     payload = torch.load(expdir / "states-4.ckpt", map_location="cpu", weights_only=True)
     assert payload["config"]["runner"]["total_steps"] == 4  # the recipe's override reached run_pretrain.py
 

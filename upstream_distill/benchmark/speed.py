@@ -3,9 +3,12 @@
 Prints, on the same 10 s of audio and this machine's CPU:
 
 1. parameters and inference time of the HuBERT Base architecture vs the
-   DistilHuBERT architecture (random weights: speed does not depend on them);
-2. the shipped ``tiny_hubert`` teacher vs its DistilHuBERT student (the mini
-   preset's architecture, or a trained ``--student`` checkpoint);
+   DistilHuBERT architecture and Wang et al.'s deep & thin student, on the
+   waveform CNN and on the Fbank front-end (random weights: speed does not
+   depend on them);
+2. the shipped ``tiny_hubert`` teacher vs its mini students of the same
+   shapes (the presets' architectures, or a trained ``--student`` checkpoint
+   in place of the DistilHuBERT one);
 3. distillation updates per second of that pair with the teacher's targets
    computed on the fly vs read from the ``--cache-teacher`` disk cache (a
    subset of the mini corpus, the real runner's batches and expert).
@@ -76,17 +79,42 @@ def _print_pair(title: str, models: Dict[str, torch.nn.Module], times: Dict[str,
               f"{times[reference] / times[name]:.2f}x faster than {reference}")
 
 
-def _mini_student(student_ckpt: Optional[Path], teacher_dim: int):
-    from upstream_distill.models.student import StudentModel, load_student
+PRETRAIN_ROOT = Path(__file__).resolve().parents[2] / "pretrain"
+#: (label, method, model config relative to pretrain/ or None for the method's own)
+STUDENT_SHAPES = (
+    ("DistilHuBERT, CNN (2 x wide)", "distilhubert", None),
+    ("deep & thin, CNN", "asr_distill", None),
+    ("deep & thin, Fbank front-end", "asr_distill", "asr_distill/variants/fbank.yaml"),
+)
+
+
+def configured_student(method: str, model_file: Optional[str], preset: Optional[str], teacher_dim: int):
+    """A randomly initialised student as ``pretrain/<method>`` (with ``-g model_file``) builds it."""
+    from upstream_distill.models.student import StudentModel
     from upstream_distill.models.student_config import StudentConfig
     from upstream_distill.training.config import compose_config
 
-    if student_ckpt:
-        return load_student(student_ckpt)
-    folder = Path(__file__).resolve().parents[2] / "pretrain" / "distilhubert"
-    config = compose_config(folder / "config_runner.yaml", folder / "config_model.yaml", "mini")
-    student = dict(config["model"]["student"], head_dim=teacher_dim)
-    return StudentModel(StudentConfig.from_dict(student))
+    folder = PRETRAIN_ROOT / method
+    config = compose_config(folder / "config_runner.yaml",
+                            PRETRAIN_ROOT / model_file if model_file else folder / "config_model.yaml", preset)
+    student = dict(config["model"]["student"])
+    if student.get("prediction_heads", "none") != "none":
+        student["head_dim"] = teacher_dim
+    model = StudentModel(StudentConfig.from_dict(student))
+    if hasattr(model.frontend, "estimate_statistics"):  # an Fbank front-end: any statistics time the same
+        model.frontend.estimate_statistics([torch.randn(SAMPLE_RATE) * 0.1], progress=False)
+    return model
+
+
+def _student_shapes(preset: Optional[str], teacher_dim: int) -> Dict[str, torch.nn.Module]:
+    return {label: configured_student(method, model_file, preset, teacher_dim)
+            for label, method, model_file in STUDENT_SHAPES}
+
+
+def _print_frontend_ratio(times: Dict[str, float], teacher: str) -> None:
+    cnn, fbank = times["deep & thin, CNN"], times["deep & thin, Fbank front-end"]
+    print(f"  -> Fbank front-end: {cnn / fbank:.2f}x faster than the same encoder on the waveform CNN; "
+          f"{fbank / times[teacher]:.3f}x the time of {teacher}")
 
 
 def _distillation_steps(teacher_file: Path, corpus: Path, utterances: int, steps: int) -> Dict[str, float]:
@@ -128,7 +156,7 @@ def _distillation_steps(teacher_file: Path, corpus: Path, utterances: int, steps
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed forwards per model (median)")
-    parser.add_argument("--student", type=Path, help="a trained tiny_hubert student (default: random weights)")
+    parser.add_argument("--student", type=Path, help="also time this trained tiny_hubert student (upstream.pt)")
     parser.add_argument("--steps", type=int, default=10, help="timed distillation updates per variant (median)")
     parser.add_argument("--utterances", type=int, default=64, help="mini-corpus utterances for the update timing")
     parser.add_argument("--corpus", type=Path, help="mini corpus (default data/mini_superb/mini)")
@@ -138,8 +166,7 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
 
     from upstream_distill.models import TeacherModel, hubert_base_config, load_teacher
-    from upstream_distill.models.student import StudentModel
-    from upstream_distill.models.student_config import distilhubert_config
+    from upstream_distill.models.student import load_student
     from upstream_distill.s3prl_bridge.run_downstream import default_corpus_dir
     from upstream_distill.training.cli import TINY_HUBERT_CHECKPOINT
     from upstream_distill.benchmark.report import machine_description
@@ -148,19 +175,22 @@ def main(argv=None) -> int:
           f"10 s of audio, median of {args.repeats}; parameters without training-only heads "
           f"(HuBERT's unit head: +0.33M, the 94.7M usually quoted)")
     torch.manual_seed(0)
-    models = {"HuBERT Base (random)": TeacherModel(hubert_base_config()),
-              "DistilHuBERT (random)": StudentModel(distilhubert_config())}
-    _print_pair("1. architectures of the papers", models, inference_seconds(models, repeats=args.repeats))
+    models = {"HuBERT Base": TeacherModel(hubert_base_config()), **_student_shapes(None, 768)}
+    times = inference_seconds(models, repeats=args.repeats)
+    _print_pair("1. architectures of the papers (random weights)", models, times)
+    _print_frontend_ratio(times, "HuBERT Base")
 
     if not TINY_HUBERT_CHECKPOINT.is_file():
         print(f"\n2./3. skipped: {TINY_HUBERT_CHECKPOINT} is missing (see the README to make it)")
         return 0
     teacher = load_teacher(TINY_HUBERT_CHECKPOINT)
-    student = _mini_student(args.student, teacher.config.encoder_dim)
-    models = {"tiny_hubert": teacher,
-              f"DistilHuBERT student ({'trained' if args.student else 'random'})": student}
-    _print_pair("2. the embedded default's teacher and student", models,
-                inference_seconds(models, repeats=args.repeats))
+    models = {"tiny_hubert": teacher, **_student_shapes("mini", teacher.config.encoder_dim)}
+    if args.student:
+        models["trained student " + args.student.parent.name] = load_student(args.student)
+    times = inference_seconds(models, repeats=args.repeats)
+    _print_pair("2. the embedded default's teacher and its mini students (random weights unless trained)",
+                models, times)
+    _print_frontend_ratio(times, "tiny_hubert")
 
     corpus = args.corpus or default_corpus_dir("mini")
     if not (corpus / "LibriSpeech").is_dir():

@@ -32,17 +32,23 @@ class StudentRecipe:
     method: str
     config: Optional[str] = None
     override: Optional[str] = None
+    cache_teacher: bool = True  # false for objectives that need attention maps or unit logits
 
     def expdir(self, exp_root: Path, preset: str) -> Path:
         return exp_root / preset / self.name
 
     def pretrain_command(self, preset: str, corpus: Path, expdir: Path) -> List[str]:
         cmd = [sys.executable, str(RUN_PRETRAIN), "-u", self.method, "--preset", preset,
-               "--corpus", str(corpus), "-p", str(expdir), "--cache-teacher"]
+               "--corpus", str(corpus), "-p", str(expdir)]
+        overrides = [self.override] if self.override else []
+        if self.cache_teacher:
+            # one cache for all students of the preset: it is keyed by teacher file, layers and corpus
+            cmd.append("--cache-teacher")
+            overrides.insert(0, f"config.model.teacher.cache_dir='{expdir.parent / 'teacher_cache'}'")
         if self.config:
             cmd += ["-g", str(REPO_ROOT / self.config)]
-        if self.override:
-            cmd += ["-o", self.override]
+        if overrides:
+            cmd += ["-o", ",,".join(overrides)]
         return cmd
 
     def upstream(self, exp_root: Path, preset: str) -> UpstreamSpec:

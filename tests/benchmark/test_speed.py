@@ -1,0 +1,29 @@
+"""The speed benchmark's contenders are the configured students, and its timing helper is fair."""
+import torch
+
+from upstream_distill.benchmark import speed
+
+
+def test_the_contenders_are_the_students_the_configs_build():
+    students = {label: speed.configured_student(method, model_file, "mini", teacher_dim=384)
+                for label, method, model_file in speed.STUDENT_SHAPES}
+    cnn, fbank = students["deep & thin, CNN"], students["deep & thin, Fbank front-end"]
+    assert type(cnn.frontend).__name__ == "WaveformFrontEnd" and type(fbank.frontend).__name__ != "WaveformFrontEnd"
+    # the same encoder behind both front-ends: only the front-end differs
+    assert cnn.config.encoder_layers == fbank.config.encoder_layers and cnn.config.encoder_dim == fbank.config.encoder_dim
+    wav = torch.randn(1, 16000)
+    with torch.inference_mode():
+        frames = {label: len(model(wav).hidden_states[-1][0]) for label, model in students.items()}
+    assert max(frames.values()) - min(frames.values()) <= 1  # every student runs at 20 ms frames
+
+
+def test_interleaved_medians_time_every_contender_the_same_number_of_times():
+    calls = {"a": 0, "b": 0}
+
+    def bump(name):
+        def run():
+            calls[name] += 1
+        return run
+
+    medians = speed.interleaved_medians({"a": bump("a"), "b": bump("b")}, repeats=3, warmup=2)
+    assert calls == {"a": 5, "b": 5} and set(medians) == {"a", "b"}
