@@ -1,9 +1,11 @@
 # The two set-up commands of the README: `make demo` and `make test`.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-DEMO_UPSTREAMS ?= -u fbank
+# the main table: the FBANK baseline, the shipped teacher, and its DistilHuBERT and STaR students
+# (distilled first, see pretrain/students.yaml)
+DEMO_UPSTREAMS ?= -u fbank -u tiny_hubert --student distilhubert --student star_hubert
 
-.PHONY: setup demo test test-quick clean-results tiny-hubert
+.PHONY: setup demo studies test test-quick clean-results tiny-hubert
 
 setup: $(VENV)/.ready
 
@@ -11,9 +13,14 @@ $(VENV)/.ready: setup.py tools/setup_env.sh
 	bash tools/setup_env.sh
 	touch $@
 
-# The main job on the embedded default: build the mini corpus, run the SUPERB tasks, write results/mini/.
+# The main job on the embedded default: build the mini corpus, distil the students, run the SUPERB
+# tasks, write results/mini/. Interrupted, it resumes where it stopped.
 demo: setup
 	$(PY) run_benchmark.py --preset mini $(DEMO_UPSTREAMS)
+
+# The method studies: STaR's loss selection and Wang et al.'s structures / loss / front-end.
+studies: setup
+	$(PY) run_benchmark.py --preset mini --study star_loss_selection --study asr_distill
 
 test: setup
 	$(PY) -m pytest -q tests
@@ -24,8 +31,13 @@ test-quick: setup
 
 # Reproduce the shipped teacher: HuBERT iteration 1 (MFCC units, from scratch), then iteration 2
 # (units from its layer 4, continuing its weights); the export replaces the shipped checkpoint.
+TINY_HUBERT := upstream_distill/upstreams/tiny_hubert/tiny_hubert
 tiny-hubert: setup
 	$(PY) run_pretrain.py -u hubert_teacher --preset mini -n tiny_hubert_it1
 	$(PY) run_pretrain.py -u hubert_teacher --preset mini -n tiny_hubert \
 	    -g pretrain/hubert_teacher/variants/iteration2.yaml -c pretrain/hubert_teacher/variants/iteration2_runner.yaml
-	cp result/pretrain/tiny_hubert/upstream.pt upstream_distill/upstreams/tiny_hubert/tiny_hubert.pt
+	for f in config.yaml metrics.jsonl train.log; do \
+	    cp result/pretrain/tiny_hubert_it1/$$f $(TINY_HUBERT).iteration1.$$f; \
+	    cp result/pretrain/tiny_hubert/$$f $(TINY_HUBERT).$$f; \
+	done
+	cp result/pretrain/tiny_hubert/upstream.pt $(TINY_HUBERT).pt

@@ -14,7 +14,7 @@ def test_a_missing_checkpoint_names_the_file_and_the_command(monkeypatch, tmp_pa
         hubconf.tiny_hubert()
     message = str(caught.value)
     assert str(tmp_path / "tiny_hubert.pt") in message
-    assert "python run_pretrain.py -u hubert_teacher --preset mini" in message
+    assert "make tiny-hubert" in message
 
 
 def test_it_loads_the_checkpoint_through_s3prl_hub_without_arguments(monkeypatch, tmp_path):
@@ -47,5 +47,7 @@ def test_the_shipped_teacher_fits_the_repository_and_loads():
     teacher = load_teacher(shipped)
     assert teacher.config.arch == "hubert" and len(teacher.layers) == 6 and teacher.unit_head is not None
     assert count_parameters(teacher) / 1e6 == pytest.approx(11.71, abs=0.01)
+    # the training logs of this very checkpoint's two iterations ship beside it
+    assert "step 2000 " in (shipped.parent / "tiny_hubert.iteration1.train.log").read_text()
     log = (shipped.parent / "tiny_hubert.train.log").read_text()
-    assert "step 2000 " in log  # the training log of this very checkpoint ships beside it
+    assert "step 1000 " in log and "initialised from" in log
