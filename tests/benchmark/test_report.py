@@ -67,3 +67,25 @@ def test_unknown_benchmark_task_is_rejected(capsys):
     with pytest.raises(SystemExit):
         parse_args(["-u", "fbank", "--tasks", "asr,weather"])
     assert "--tasks: unknown task(s) weather" in capsys.readouterr().err
+
+
+def test_a_partial_rerun_keeps_the_other_scores_of_the_same_machine_only():
+    full = report.make_row("x", 1.0, {"pr": 40.0, "asr": 90.0, "ks": 50.0, "sid": 30.0, "er": 40.0}, "mini")
+    low = report.make_row("x", 1.0, {"asr_low": 95.0, "asr_low_ft": 93.0}, "mini")
+    assert low["asr_low_wer"] == 95.0 and low["overall"] == ""
+    merged, = report.merge_rows([full], [low])
+    assert merged["pr_per"] == 40.0 and merged["asr_low_ft_wer"] == 93.0
+    assert merged["overall"] == full["overall"]
+    elsewhere = dict(low, machine="another machine")
+    replaced, = report.merge_rows([full], [elsewhere])
+    assert replaced["pr_per"] == "" and replaced["overall"] == ""
+
+
+def test_the_low_resource_table_is_written_when_rows_have_its_columns(tmp_path):
+    rows = [report.make_row("a", 1.0, {"asr": 90.0}, "mini"),
+            report.make_row("b", 2.0, {"asr": 80.0, "asr_low": 95.0, "asr_low_ft": 92.5}, "mini")]
+    paths = report.write_reports(rows, tmp_path, "mini")
+    table = paths["low_resource"].read_text().splitlines()
+    assert [line.split(" | ")[0] for line in table if line.startswith("| a") or line.startswith("| b")] == ["| b"]
+    assert any("| 80.0 | 95.0 | 92.5 |" in line for line in table)
+    assert not report.write_reports(rows[:1], tmp_path / "none", "mini").get("low_resource")

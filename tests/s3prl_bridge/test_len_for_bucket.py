@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import soundfile
 
-from upstream_distill.s3prl_bridge.len_for_bucket import main
+from upstream_distill.s3prl_bridge.len_for_bucket import main, one_in
 
 
 def test_lengths_are_written_longest_first_relative_to_the_root(tmp_path):
@@ -33,3 +33,14 @@ def test_unreadable_audio_and_missing_subset_name_the_path(tmp_path):
         main(["-i", str(root), "-o", str(tmp_path / "len")])
     with pytest.raises(FileNotFoundError, match="test-clean"):
         main(["-i", str(root), "-o", str(tmp_path / "len"), "-s", "test-clean"])
+
+
+def test_one_in_n_keeps_every_nth_utterance_in_path_order_longest_first(tmp_path):
+    rows = [(f"train/{spk}/1/{spk}-1-{i:04d}.flac", 1000 + 7 * i + spk) for spk in (1, 2) for i in range(10)]
+    kept = one_in(rows, 5)
+    assert [path for path, _ in kept] == sorted(
+        ["train/1/1/1-1-0000.flac", "train/1/1/1-1-0005.flac", "train/2/1/2-1-0000.flac", "train/2/1/2-1-0005.flac"],
+        key=lambda p: -dict(rows)[p])
+    assert {p.split("/")[1] for p, _ in kept} == {"1", "2"}  # every speaker keeps some speech
+    with pytest.raises(ValueError):
+        one_in(rows, 0)

@@ -11,7 +11,7 @@ from upstream_distill.s3prl_bridge.run_downstream import (
     load_task_config,
     read_config,
 )
-from upstream_distill.s3prl_bridge.tasks import CONFIG_ROOT, TASKS, default_config, resolve_task
+from upstream_distill.s3prl_bridge.tasks import ALL_TASKS, CONFIG_ROOT, TASKS, default_config, resolve_task
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,16 +29,16 @@ def test_task_names_accept_product_and_s3prl_names():
 
 
 @pytest.mark.parametrize("preset", [None, "mini", "tiny"])
-@pytest.mark.parametrize("task", sorted(TASKS))
+@pytest.mark.parametrize("task", sorted(ALL_TASKS))
 def test_every_task_has_a_config_per_preset(task, preset):
-    config = read_config(default_config(TASKS[task], preset))
+    config = read_config(default_config(ALL_TASKS[task], preset))
     for key in ("total_steps", "gradient_accumulate_steps", "eval_step", "save_step", "eval_dataloaders"):
         assert key in config["runner"], (task, preset, key)
     assert "downstream_expert" in config
 
 
 def test_tiny_configs_inherit_mini_and_only_shorten_the_schedule():
-    for task in TASKS.values():
+    for task in ALL_TASKS.values():
         tiny, mini = read_config(default_config(task, "tiny")), read_config(default_config(task, "mini"))
         assert tiny["downstream_expert"] == mini["downstream_expert"]
         assert tiny["runner"]["total_steps"] < mini["runner"]["total_steps"]
@@ -108,3 +108,21 @@ def test_cli_missing_config_file_names_the_flag(tmp_path):
     proc = run_cli("-m", "train", "-u", "fbank", "-d", "ks", "-c", str(tmp_path / "none.yaml"))
     assert proc.returncode == 2
     assert f"-c/--config: config file {tmp_path / 'none.yaml'} not found" in proc.stderr
+
+
+@pytest.mark.parametrize("task, finetuned", [("asr_low", False), ("asr_low_ft", True), ("asr", False)])
+def test_low_resource_asr_trains_on_a_tenth_frozen_or_fine_tuned(tiny_corpus, task, finetuned):
+    argv = build_s3prl_argv(["-m", "train", "-u", "fbank", "-d", task, "--preset", "tiny",
+                             "--corpus", str(tiny_corpus), "-n", "x"])
+    assert argv[argv.index("-d") + 1] == "asr"
+    assert ("-f" in argv) is finetuned
+    datarc = read_config(Path(argv[argv.index("-c") + 1]))["downstream_expert"]["datarc"]
+    bucket = Path(datarc["bucket_file"])
+    if task == "asr":
+        assert datarc["train"] == ["train-clean-100"]
+        return
+    assert datarc["train"] == ["train-clean-100-1in10"]
+    full = (bucket / "train-clean-100.csv").read_text().splitlines()[1:]
+    tenth = (bucket / "train-clean-100-1in10.csv").read_text().splitlines()[1:]
+    files = lambda rows: {row.split(",")[1] for row in rows}  # noqa: E731
+    assert files(tenth) < files(full) and len(tenth) == -(-len(full) // 10)

@@ -22,7 +22,7 @@ from typing import Dict, List, Optional
 from tqdm import tqdm
 
 from ..s3prl_bridge.run_downstream import default_corpus_dir
-from ..s3prl_bridge.tasks import ER_FOLDS, PRESETS, TASKS
+from ..s3prl_bridge.tasks import ALL_TASKS, ER_FOLDS, PRESETS, TASKS
 from . import report
 from .layers import upstream_layer_weights, write_layer_weights
 from .runs import REPO_ROOT, RunFailed, TaskRun, UpstreamSpec, execute
@@ -44,7 +44,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "results/<preset>/NAME.md; repeatable")
     parser.add_argument("--recipes", type=Path, default=RECIPES_FILE,
                         help="the students and studies file (default: pretrain/students.yaml)")
-    parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated subset of pr,asr,ks,sid,er")
+    parser.add_argument("--tasks", default=",".join(TASKS),
+                        help=f"comma-separated tasks (default: SUPERB's {','.join(TASKS)}; also "
+                             f"{','.join(t for t in ALL_TASKS if t not in TASKS)}: low-resource ASR, "
+                             "frozen and fine-tuned)")
     parser.add_argument("--er-folds", type=int, default=len(ER_FOLDS),
                         help="IEMOCAP-layout folds to run for er (SUPERB: all 5, score = their mean)")
     parser.add_argument("--corpus", type=Path, help="corpus folder (default: data/mini_superb/<preset>)")
@@ -56,9 +59,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "measured side by side in this run ('none': no column)")
     args = parser.parse_args(argv)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
-    unknown = [t for t in tasks if t not in TASKS]
+    unknown = [t for t in tasks if t not in ALL_TASKS]
     if unknown:
-        parser.error(f"--tasks: unknown task(s) {', '.join(unknown)}; choose from {', '.join(TASKS)}")
+        parser.error(f"--tasks: unknown task(s) {', '.join(unknown)}; choose from {', '.join(ALL_TASKS)}")
     if not 1 <= args.er_folds <= len(ER_FOLDS):
         parser.error(f"--er-folds: must be between 1 and {len(ER_FOLDS)}")
     if not (args.upstream or args.student or args.study):
@@ -76,7 +79,7 @@ def plan_runs(upstreams: List[UpstreamSpec], tasks: List[str], er_folds: int, ex
             folds = ER_FOLDS[:er_folds] if name == "er" else (None,)
             for fold in folds:
                 expdir = exp_root / spec.label / (name if fold is None else f"{name}-{fold}")
-                runs.append(TaskRun(spec, TASKS[name], fold, expdir))
+                runs.append(TaskRun(spec, ALL_TASKS[name], fold, expdir))
     return runs
 
 

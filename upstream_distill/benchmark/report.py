@@ -15,8 +15,11 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 TASK_COLUMNS = {"pr": "pr_per", "asr": "asr_wer", "ks": "ks_acc", "sid": "sid_acc", "er": "er_acc"}
+#: scored when asked for (--tasks), outside the overall score: low-resource ASR, frozen and fine-tuned
+EXTRA_COLUMNS = {"asr_low": "asr_low_wer", "asr_low_ft": "asr_low_ft_wer"}
 ERROR_RATE_COLUMNS = {"pr_per", "asr_wer"}
 COLUMNS = ["upstream", "params_m", *TASK_COLUMNS.values(), "overall", "preset", "machine", "date"]
+LOW_RESOURCE_FILE = "low_resource_asr.md"
 
 
 def machine_description() -> str:
@@ -54,7 +57,25 @@ def make_row(upstream: str, params_m: float, task_percents: Dict[str, float], pr
         row[column] = "" if value is None else round(value, 2)
     overall = overall_score(row)
     row["overall"] = "" if overall is None else round(overall, 2)
+    for task, column in EXTRA_COLUMNS.items():
+        if task in task_percents:
+            row[column] = round(task_percents[task], 2)
     return row
+
+
+def merge_task_scores(old: Optional[dict], new: dict) -> dict:
+    """``new`` over ``old`` of the same upstream, keeping the old scores of tasks ``new`` left empty
+    (a run of --tasks asr_low must not erase the SUPERB columns measured before) when both were
+    measured on the same machine; a row never mixes machines."""
+    if not old or old.get("machine") != new.get("machine"):
+        return new
+    merged = dict(new)
+    for column in [*TASK_COLUMNS.values(), *EXTRA_COLUMNS.values()]:
+        if merged.get(column, "") == "" and old.get(column, "") != "":
+            merged[column] = old[column]
+    overall = overall_score(merged)
+    merged["overall"] = "" if overall is None else round(overall, 2)
+    return merged
 
 
 def read_rows(csv_path: Path) -> List[dict]:
@@ -65,13 +86,14 @@ def read_rows(csv_path: Path) -> List[dict]:
 
 
 def merge_rows(old: List[dict], new: List[dict]) -> List[dict]:
-    """New rows replace old rows of the same upstream; order: old order, then new upstreams."""
+    """New rows replace old rows of the same upstream (keeping task scores the new row lacks);
+    order: old order, then new upstreams."""
     by_name = {row["upstream"]: row for row in old}
     order = [row["upstream"] for row in old]
     for row in new:
         if row["upstream"] not in by_name:
             order.append(row["upstream"])
-        by_name[row["upstream"]] = row
+        by_name[row["upstream"]] = merge_task_scores(by_name.get(row["upstream"]), row)
     return [by_name[name] for name in order]
 
 
@@ -145,10 +167,32 @@ def write_plot(rows: List[dict], path: Path, preset: str) -> None:
     plt.close(fig)
 
 
+def write_low_resource(rows: List[dict], path: Path, preset: str) -> None:
+    """ASR WER with all of train-clean-100 vs a tenth of it, frozen and fine-tuned (Wang et al. 2022)."""
+    lines = [
+        f"# Low-resource ASR, preset `{preset}`",
+        "",
+        f"Written by `python run_benchmark.py --preset {preset} --tasks asr_low,asr_low_ft ...`. WER on test-clean "
+        "(s3prl's asr expert, char CTC, no LM); `full`: the ASR task's train-clean-100, `1/10`: every 10th of "
+        "its utterances; `frozen`: SUPERB protocol; `fine-tuned`: the upstream trains with the downstream (s3prl -f).",
+        "",
+        "| upstream | params (M) | WER full, frozen ↓ | WER 1/10, frozen ↓ | WER 1/10, fine-tuned ↓ | measured on |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        cells = [str(row.get(k, "")) for k in ("upstream", "params_m", "asr_wer", *EXTRA_COLUMNS.values())]
+        lines.append("| " + " | ".join(cells) + f" | {row.get('machine', '')}, {row.get('date', '')} |")
+    _atomic_write(path, lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
+
+
 def write_reports(rows: List[dict], out_dir: Path, preset: str) -> Dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"csv": out_dir / "scores.csv", "md": out_dir / "scores.md", "png": out_dir / "scores.png"}
     write_csv(rows, paths["csv"])
     write_markdown(rows, paths["md"], preset)
     write_plot(rows, paths["png"], preset)
+    low = [row for row in rows if any(row.get(c, "") != "" for c in EXTRA_COLUMNS.values())]
+    if low:
+        paths["low_resource"] = out_dir / LOW_RESOURCE_FILE
+        write_low_resource(low, paths["low_resource"], preset)
     return paths

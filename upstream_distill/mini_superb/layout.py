@@ -15,6 +15,8 @@ MANIFEST = "manifest.json"
 LIBRISPEECH = "LibriSpeech"
 LIBRISPEECH_SPLITS = ("train-clean-100", "dev-clean", "test-clean")
 LEN_FOR_BUCKET = "len_for_bucket"
+# low-resource ASR (-d asr_low) trains on every 10th train utterance: <train split>-1in10.csv
+LOW_RESOURCE_ONE_IN = 10
 
 VOXCELEB = "VoxCeleb1"
 IEMOCAP = "IEMOCAP"

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..s3prl_bridge.len_for_bucket import write_length_csv
-from .layout import LEN_FOR_BUCKET, LIBRISPEECH, LIBRISPEECH_SPLITS, SAMPLE_RATE
+from ..s3prl_bridge.len_for_bucket import one_in, subset_name, write_length_csv
+from .layout import LEN_FOR_BUCKET, LIBRISPEECH, LIBRISPEECH_SPLITS, LOW_RESOURCE_ONE_IN, SAMPLE_RATE
 from .seeds import rng_for, stable_seed
 from .spec import LibriSpeechSpec
 from .synth import Effects, JobResult, LexiconJob, Rendition, SpeechJob
@@ -108,6 +108,12 @@ class LibriSpeechPlan:
                 "utterances": len(rows),
                 "hours": round(sum(length for _, length in rows) / SAMPLE_RATE / 3600, 4),
             }
+            if split == LIBRISPEECH_SPLITS[0]:
+                low = one_in(rows, LOW_RESOURCE_ONE_IN)
+                name = subset_name(split, LOW_RESOURCE_ONE_IN)
+                write_length_csv(low, bucket_dir / f"{name}.csv")
+                low_resource = {"list": name, "utterances": len(low),
+                                "hours": round(sum(length for _, length in low) / SAMPLE_RATE / 3600, 4)}
 
         # fairseq dictionary: "|" and the 27 transcript characters (A-Z, '), as s3prl's
         # LibriSpeech char.dict, with their counts in the train transcripts (0 if unseen),
@@ -133,6 +139,7 @@ class LibriSpeechPlan:
         return {
             "splits": splits,
             "hours": round(sum(s["hours"] for s in splits.values()), 4),
+            "low_resource": low_resource,  # a subset of the train split, not more speech
             "phones": len(phone_set),
             "characters": len(symbols),
             "lexicon_words": len(self.words),

@@ -7,6 +7,9 @@ utterance, `file_path` relative to the LibriSpeech root, sorted by length descen
 
     python -m upstream_distill.s3prl_bridge.len_for_bucket -i /data/LibriSpeech -o /data/len_for_bucket \
         -s train-clean-100 dev-clean test-clean
+
+``--one-in 10`` also writes ``<subset>-1in10.csv``: every 10th utterance in path order (so every
+speaker keeps about a tenth of its speech), the low-resource ASR list of ``-d asr_low``.
 """
 from __future__ import annotations
 
@@ -38,6 +41,19 @@ def subset_lengths(root: Path, subset: str, extension: str = ".flac") -> List[Tu
     return rows
 
 
+def one_in(rows: Iterable[Tuple[str, int]], n: int) -> List[Tuple[str, int]]:
+    """Every ``n``-th row in ``file_path`` order (speakers and chapters spread evenly), sorted by
+    length descending as s3prl expects."""
+    if n < 1:
+        raise ValueError(f"one_in: n must be >= 1, got {n}")
+    kept = sorted(rows)[::n]
+    return sorted(kept, key=lambda row: (-row[1], row[0]))
+
+
+def subset_name(subset: str, n: int) -> str:
+    return f"{subset}-1in{n}"
+
+
 def write_length_csv(rows: Iterable[Tuple[str, int]], csv_path: Path) -> None:
     """Write (file_path, length) rows, in the order given, in s3prl's CSV format."""
     csv_path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,6 +72,8 @@ def main(argv=None) -> None:
     parser.add_argument("-o", "--output", type=Path, required=True, help="folder for <subset>.csv")
     parser.add_argument("-s", "--subsets", nargs="+", default=None, help=f"default: those of {DEFAULT_SUBSETS} present")
     parser.add_argument("-a", "--audio-extension", default=".flac")
+    parser.add_argument("--one-in", type=int, metavar="N",
+                        help="also write <subset>-1inN.csv with every N-th utterance (low-resource lists)")
     args = parser.parse_args(argv)
     subsets = args.subsets or [s for s in DEFAULT_SUBSETS if (args.input / s).is_dir()]
     if not subsets:
@@ -64,6 +82,11 @@ def main(argv=None) -> None:
         rows = subset_lengths(args.input, subset, args.audio_extension)
         write_length_csv(rows, args.output / f"{subset}.csv")
         print(f"{subset}: {len(rows)} files -> {args.output / (subset + '.csv')}")
+        if args.one_in:
+            name = subset_name(subset, args.one_in)
+            kept = one_in(rows, args.one_in)
+            write_length_csv(kept, args.output / f"{name}.csv")
+            print(f"{name}: {len(kept)} files -> {args.output / (name + '.csv')}")
 
 
 if __name__ == "__main__":

@@ -182,6 +182,8 @@ def build_s3prl_argv(argv: List[str]) -> List[str]:
     resolved = tempfile.NamedTemporaryFile("w", suffix=f"_{task.name}.yaml", delete=False)
     with resolved:
         yaml.safe_dump(config, resolved, sort_keys=False)
+    if task.finetune and not {"-f", "--upstream_trainable"} & set(out):
+        out.append("-f")  # e.g. asr_low_ft: s3prl trains the upstream with the downstream
     return out + ["-d", task.expert, "-c", resolved.name]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 CONFIG_ROOT = Path(__file__).resolve().parents[2] / "downstream_configs"
 PRESETS = ("tiny", "mini")
@@ -25,6 +25,8 @@ class Task:
     error_rate: bool  # lower is better; reported as a percentage
     metric_is_fraction: bool  # printed in [0, 1]; the tables use percentages
     path_keys: Tuple[str, ...]  # dotted config keys that must exist on disk
+    config_name: Optional[str] = None  # downstream_configs/[<preset>/]<config_name>.yaml (default: name)
+    finetune: bool = False  # the upstream is trained too (s3prl's -f)
 
 
 TASKS: Dict[str, Task] = {
@@ -53,6 +55,15 @@ TASKS: Dict[str, Task] = {
     ),
 }
 
+_ASR_PATHS = TASKS["asr"].path_keys
+#: beyond SUPERB's five: low-resource ASR (Wang et al. 2022), the upstream frozen or fine-tuned
+EXTRA_TASKS: Dict[str, Task] = {
+    "asr_low": Task("asr_low", "asr", "wer", "test-clean", "dev-clean-best.ckpt", True, False, _ASR_PATHS),
+    "asr_low_ft": Task("asr_low_ft", "asr", "wer", "test-clean", "dev-clean-best.ckpt", True, False, _ASR_PATHS,
+                       config_name="asr_low", finetune=True),
+}
+ALL_TASKS: Dict[str, Task] = {**TASKS, **EXTRA_TASKS}
+
 # s3prl's own expert names are accepted by -d as well (`-d ctc` is PR on libriphone).
 EXPERT_TO_TASK = {task.expert: name for name, task in TASKS.items()}
 
@@ -62,10 +73,10 @@ ER_FOLDS = tuple(f"fold{i}" for i in range(1, 6))
 def resolve_task(name: str) -> Task:
     """The task for a -d value (product name or s3prl expert name)."""
     key = EXPERT_TO_TASK.get(name, name)
-    if key not in TASKS:
-        choices = ", ".join(list(TASKS) + list(EXPERT_TO_TASK))
+    if key not in ALL_TASKS:
+        choices = ", ".join(list(ALL_TASKS) + list(EXPERT_TO_TASK))
         raise ValueError(f"-d/--downstream: unknown task {name!r}; choose one of: {choices}")
-    return TASKS[key]
+    return ALL_TASKS[key]
 
 
 def default_config(task: Task, preset: str | None) -> Path:
@@ -73,4 +84,4 @@ def default_config(task: Task, preset: str | None) -> Path:
     if preset is not None and preset not in PRESETS:
         raise ValueError(f"--preset: unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
     folder = CONFIG_ROOT / preset if preset else CONFIG_ROOT
-    return folder / f"{task.name}.yaml"
+    return folder / f"{task.config_name or task.name}.yaml"
