@@ -20,7 +20,8 @@ demo: setup
 
 # The method studies: STaR's loss selection and Wang et al.'s structures / loss / front-end.
 studies: setup
-	$(PY) run_benchmark.py --preset mini --study star_loss_selection --study asr_distill
+	$(PY) run_benchmark.py --preset mini --study star_loss_selection
+	$(PY) run_benchmark.py --preset mini --study asr_distill --tasks pr,asr,ks,sid,er,asr_low,asr_low_ft
 
 test: setup
 	$(PY) -m pytest -q tests
