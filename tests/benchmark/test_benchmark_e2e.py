@@ -49,6 +49,7 @@ def test_all_five_tasks_are_scored(finished_benchmark):
         record = json.loads(path.read_text())
         log = (path.parent / "test.log").read_text()
         assert f"{record['split']} {record['metric']}: " in log
+        assert "--upstream_feature_normalize" in (path.parent / "train.log").read_text()  # the protocol
     assert (tmp_path / "results" / "tiny" / "scores.png").stat().st_size > 1000
 
 

@@ -122,7 +122,8 @@ def write_markdown(rows: List[dict], path: Path, preset: str) -> None:
     lines = [
         f"# Mini-SUPERB scores, preset `{preset}`",
         "",
-        "Written by `python run_benchmark.py --preset " + preset + "`; frozen upstreams, s3prl task experts.",
+        "Written by `python run_benchmark.py --preset " + preset + "`; frozen upstreams, s3prl task experts, "
+        "every hidden state layer-normalised before the featurizer's weighted sum (`--upstream_feature_normalize`).",
         "overall = mean(100 − PER, 100 − WER, KS, SID, ER). Each row was measured on its own machine and date:",
         "",
         "| " + " | ".join(header) + " | measured on |",

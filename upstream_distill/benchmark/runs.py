@@ -21,6 +21,12 @@ from ..s3prl_bridge.tasks import Task
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RUN_DOWNSTREAM = REPO_ROOT / "run_downstream.py"
+#: Part of the protocol: s3prl's featurizer layer-normalises every hidden state before its weighted
+#: sum. Pre-LN networks (the tiny_hubert teacher, WavLM/wav2vec 2.0 Large) carry un-normalised
+#: residual streams (tiny_hubert: std ~30 in layers 1-5, ~1 after its final layer norm), post-LN
+#: students and FBANK do not; the short mini schedules would otherwise rank feature scales rather
+#: than content (measured: tiny_hubert's mini PR PER 51.2 without, 47.8 with it).
+FEATURIZER_FLAGS = ("--upstream_feature_normalize",)
 
 
 class RunFailed(RuntimeError):
@@ -122,7 +128,7 @@ def execute(run: TaskRun, preset: str, corpus: Path) -> dict:
     python = sys.executable
     train_cmd = [python, str(RUN_DOWNSTREAM), "-m", "train", *run.upstream.upstream_flags(),
                  "-d", run.task.name, "--preset", preset, "--corpus", str(corpus),
-                 "-p", str(run.expdir), "-a"]
+                 "-p", str(run.expdir), "-a", *FEATURIZER_FLAGS]
     if run.fold:
         train_cmd += ["-v", run.fold]
     started = time.time()
@@ -151,6 +157,7 @@ def execute(run: TaskRun, preset: str, corpus: Path) -> dict:
         "train_seconds": round(train_seconds, 1),
         "eval_seconds": round(eval_seconds, 1),
         "checkpoint": str(best),
+        "featurizer_flags": list(FEATURIZER_FLAGS),
     }
     _atomic_write_json(run.score_file, record)
     return record

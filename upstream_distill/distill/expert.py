@@ -149,7 +149,7 @@ class DistillationExpert(PretrainExpert):
                     f"({counts['upstream'] / teacher_params:.1%} of the teacher), "
                     f"+ heads {counts['heads'] / 1e6:.2f}M for training; initialised from the teacher: "
                     f"{', '.join(copied) or 'nothing'}")
-        context.log(f"objectives: " + ", ".join(f"{name} x {o.weight:g}" for name, o in self.objectives.items())
+        context.log("objectives: " + ", ".join(f"{name} x {o.weight:g}" for name, o in self.objectives.items())
                     + f"; targets {'from the disk cache' if context.cache_teacher else 'on the fly'}")
 
     def train(self, mode: bool = True):
