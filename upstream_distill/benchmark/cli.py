@@ -137,6 +137,16 @@ def collect_row(spec: UpstreamSpec, runs: List[TaskRun], params_m: float, preset
     return row
 
 
+def student_or_upstream(name: str, recipes, args, corpus: Path) -> UpstreamSpec:
+    """A study row or --student: a recipe is distilled first (or found finished); else a hub name."""
+    if name not in recipes.students:
+        return UpstreamSpec.parse(name)
+    recipe, root = recipes.student(name), args.exp_root / "students"
+    LOG.info("student %s: distilling (%s)", name, recipe.expdir(root, args.preset))
+    distil(recipe, args.preset, corpus, root)
+    return recipe.upstream(root, args.preset)
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="[%(name)s] %(message)s")
     args = parse_args(argv)
@@ -146,20 +156,12 @@ def main(argv=None) -> int:
     wanted = [recipes.student(name).name for name in args.student] + [row for study in studies for row in study.rows]
     ensure_corpus(args.preset, corpus)
     failures = []
-    if wanted:
-        for name in dict.fromkeys(wanted):
-            if name not in recipes.students:
-                args.upstreams.append(UpstreamSpec.parse(name))  # a plain upstream row of a study
-                continue
-            recipe = recipes.student(name)
-            LOG.info("student %s: distilling (%s)", name, recipe.expdir(args.exp_root / "students", args.preset))
-            try:
-                distil(recipe, args.preset, corpus, args.exp_root / "students")
-            except RunFailed as err:
-                LOG.error("student %s FAILED: %s", name, err)
-                failures.append(name)
-                continue
-            args.upstreams.append(recipe.upstream(args.exp_root / "students", args.preset))
+    for name in dict.fromkeys(wanted):
+        try:
+            args.upstreams.append(student_or_upstream(name, recipes, args, corpus))
+        except RunFailed as err:
+            LOG.error("student %s FAILED: %s", name, err)
+            failures.append(name)
     args.upstreams = list(dict.fromkeys(args.upstreams))
     models = {spec: build_upstream(spec) for spec in args.upstreams}
     params = {spec: count_params(model) for spec, model in models.items()}
