@@ -27,7 +27,7 @@ from . import report
 from .layers import upstream_layer_weights, write_layer_weights
 from .runs import REPO_ROOT, RunFailed, TaskRun, UpstreamSpec, execute
 from .speed import inference_seconds
-from .students import RECIPES_FILE, distil, read_recipes, write_study_table
+from .students import RECIPES_FILE, distil, read_recipes
 
 LOG = logging.getLogger("benchmark")
 
@@ -198,7 +198,7 @@ def main(argv=None) -> int:
         written += write_layer_weights(spec.label, upstream_layer_weights([r for r in runs if r.upstream == spec]),
                                        out_dir, args.preset, stamp)
     for study in studies:
-        written.append(write_study_table(study, rows, out_dir / f"{study.name}.md", args.preset))
+        written.append(report.write_study_table(study, rows, out_dir / f"{study.name}.md", args.preset))
     LOG.info("wrote %s", ", ".join(str(p) for p in written))
     if failures:
         LOG.error("%d run(s) failed: %s", len(failures), ", ".join(failures))

@@ -186,6 +186,30 @@ def write_low_resource(rows: List[dict], path: Path, preset: str) -> None:
     _atomic_write(path, lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
 
 
+def write_study_table(study, rows: List[dict], path: Path, preset: str) -> Path:
+    """``results/<preset>/<study>.md``: a study's rows (``study.rows``: name -> description) from the
+    score table, in the study's order."""
+    by_name = {row["upstream"]: row for row in rows}
+    keys = ["params_m", *TASK_COLUMNS.values(), "overall"]
+    lines = [
+        f"# {study.title}",
+        "",
+        f"Written by `python run_benchmark.py --preset {preset} --study {study.name}`; frozen upstreams, "
+        "s3prl task experts; students distilled from the preset's teacher by `pretrain/students.yaml`.",
+        "",
+        "| row | what | params (M) | PR PER ↓ | ASR WER ↓ | KS acc ↑ | SID acc ↑ | ER acc ↑ | overall ↑ | measured on |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, description in study.rows.items():
+        row = by_name.get(name, {})
+        cells = [str(row.get(k, "")) for k in keys]
+        stamp = f"{row.get('machine', '')}, {row.get('date', '')}" if row else "not measured yet"
+        lines.append(f"| {name} | {description} | " + " | ".join(cells) + f" | {stamp} |")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write(path, lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
+    return path
+
+
 def write_reports(rows: List[dict], out_dir: Path, preset: str) -> Dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"csv": out_dir / "scores.csv", "md": out_dir / "scores.md", "png": out_dir / "scores.png"}

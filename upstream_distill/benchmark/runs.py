@@ -92,7 +92,7 @@ def parse_metric(log_text: str, split: str, metric: str) -> float:
     return float(found[-1])
 
 
-def _run_logged(cmd: list, log_file: Path) -> None:
+def run_logged(cmd: list, log_file: Path) -> None:
     with open(log_file, "a") as log:
         log.write(f"\n$ {' '.join(cmd)}\n")
         log.flush()
@@ -132,14 +132,14 @@ def execute(run: TaskRun, preset: str, corpus: Path) -> dict:
     if run.fold:
         train_cmd += ["-v", run.fold]
     started = time.time()
-    _run_logged(train_cmd, run.expdir / "train.log")
+    run_logged(train_cmd, run.expdir / "train.log")
     train_seconds = time.time() - started
 
     best = scoring_checkpoint(run)
     eval_log = run.expdir / "test.log"
     eval_log.unlink(missing_ok=True)
     started = time.time()
-    _run_logged([python, str(RUN_DOWNSTREAM), "-m", "evaluate", "-e", str(best),
+    run_logged([python, str(RUN_DOWNSTREAM), "-m", "evaluate", "-e", str(best),
                  "-t", run.task.test_split], eval_log)
     eval_seconds = time.time() - started
     try:

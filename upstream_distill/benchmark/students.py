@@ -9,8 +9,6 @@ same for every row of a study and writes its own table (``results/<preset>/NAME.
 """
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +16,12 @@ from typing import Dict, List, Optional
 
 import yaml
 
-from .runs import REPO_ROOT, RunFailed, UpstreamSpec
+from ..training.runner import EXPORT_NAME  # what run_pretrain.py leaves in the experiment folder
+from .runs import REPO_ROOT, RunFailed, UpstreamSpec, run_logged
 
 RECIPES_FILE = REPO_ROOT / "pretrain" / "students.yaml"
 RUN_PRETRAIN = REPO_ROOT / "run_pretrain.py"
 STUDENT_UPSTREAM = "distill_student"
-EXPORT_NAME = "upstream.pt"  # what run_pretrain.py leaves in the experiment folder
 
 
 @dataclass(frozen=True)
@@ -66,7 +64,6 @@ class Study:
 class Recipes:
     students: Dict[str, StudentRecipe]
     studies: Dict[str, Study]
-
     source: Path
 
     def student(self, name: str) -> StudentRecipe:
@@ -108,41 +105,9 @@ def distil(recipe: StudentRecipe, preset: str, corpus: Path, exp_root: Path) -> 
     """Run (or resume, or find finished) the recipe's distillation; returns its ``upstream.pt``."""
     expdir = recipe.expdir(exp_root, preset)
     expdir.mkdir(parents=True, exist_ok=True)
-    log_file = expdir / "benchmark_pretrain.log"
-    cmd = recipe.pretrain_command(preset, corpus, expdir)
-    with open(log_file, "a") as log:
-        log.write(f"\n$ {' '.join(cmd)}\n")
-        log.flush()
-        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
-                              env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    run_logged(recipe.pretrain_command(preset, corpus, expdir), expdir / "benchmark_pretrain.log")
     export = expdir / EXPORT_NAME
-    if proc.returncode != 0 or not export.is_file():
-        tail = "".join(log_file.read_text(errors="replace").splitlines(True)[-15:])
-        raise RunFailed(f"distilling {recipe.name}: exit code {proc.returncode}; see {log_file}. "
-                        f"Last lines:\n{tail}")
+    if not export.is_file():
+        raise RunFailed(f"distilling {recipe.name} left no {export}; see {expdir / 'train.log'}")
     return export
 
-
-def write_study_table(study: Study, rows: List[dict], path: Path, preset: str) -> Path:
-    """``results/<preset>/<study>.md``: the study's rows from the score table, in the study's order."""
-    from .report import TASK_COLUMNS, _atomic_write
-
-    by_name = {row["upstream"]: row for row in rows}
-    keys = ["params_m", *TASK_COLUMNS.values(), "overall"]
-    lines = [
-        f"# {study.title}",
-        "",
-        f"Written by `python run_benchmark.py --preset {preset} --study {study.name}`; frozen upstreams, "
-        "s3prl task experts; students distilled from the preset's teacher by `pretrain/students.yaml`.",
-        "",
-        "| row | what | params (M) | PR PER ↓ | ASR WER ↓ | KS acc ↑ | SID acc ↑ | ER acc ↑ | overall ↑ | measured on |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for name, description in study.rows.items():
-        row = by_name.get(name, {})
-        cells = [str(row.get(k, "")) for k in keys]
-        stamp = f"{row.get('machine', '')}, {row.get('date', '')}" if row else "not measured yet"
-        lines.append(f"| {name} | {description} | " + " | ".join(cells) + f" | {stamp} |")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
-    return path
