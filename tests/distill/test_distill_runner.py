@@ -79,7 +79,9 @@ def test_run_downstream_trains_a_task_on_the_student(short_run, tiny_corpus, tmp
     assert len(weights) == 3 and sum(weights) == pytest.approx(1.0)
     written = write_layer_weights("distill_student(x)", {"ks": weights}, tmp_path / "results", "tiny", "today")
     assert [p.name for p in written] == ["layer_weights_distill_student_x_.csv", "layer_weights_distill_student_x_.png"]
-    assert written[0].read_text().splitlines()[0] == "task,h0,h1,h2"
+    header, row = written[0].read_text().splitlines()
+    assert header == "task,h0,h1,h2,preset,measured_on"
+    assert row.startswith("ks,") and row.endswith(",tiny,today")  # each table says preset, machine and date
 
 
 def test_kill_9_then_the_same_command_continues_the_same_schedule(tiny_corpus, teacher_file, tmp_path):

@@ -9,6 +9,8 @@ The benchmark reads them from the checkpoint it scored and writes
 """
 from __future__ import annotations
 
+import csv
+
 from pathlib import Path
 from typing import Dict, List
 
@@ -53,9 +55,10 @@ def write_layer_weights(label: str, weights: Dict[str, List[float]], out_dir: Pa
     layers = len(next(iter(weights.values())))
     csv_path, png_path = out_dir / f"layer_weights_{safe}.csv", out_dir / f"layer_weights_{safe}.png"
     out_dir.mkdir(parents=True, exist_ok=True)
-    lines = ["task," + ",".join(f"h{i}" for i in range(layers))]
-    lines += [task + "," + ",".join(f"{w:.4f}" for w in weights[task]) for task in tasks]
-    csv_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with open(csv_path, "w", newline="", encoding="utf-8") as handle:  # each row says where and when
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["task", *(f"h{i}" for i in range(layers)), "preset", "measured_on"])
+        writer.writerows([task, *(f"{w:.4f}" for w in weights[task]), preset, stamp] for task in tasks)
 
     fig, ax = plt.subplots(figsize=(1.2 + 0.7 * layers, 0.8 + 0.5 * len(tasks)))
     image = ax.imshow([weights[t] for t in tasks], cmap="viridis", aspect="auto", vmin=0)
