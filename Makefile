@@ -30,15 +30,19 @@ test: setup
 test-quick: setup
 	$(PY) -m pytest -q -m "not slow" tests
 
-# Reproduce the shipped teacher: HuBERT iteration 1 (MFCC units, from scratch), then iteration 2
-# (units from its layer 4, continuing its weights); the export replaces the shipped checkpoint.
+# Reproduce the shipped teacher: HuBERT iteration 1 (MFCC units, from scratch), iteration 2 (units
+# from its layer 4, continuing its weights), iteration 3 (units from the CNN output, each utterance
+# normalised, continuing again); the export replaces the shipped checkpoint.
 TINY_HUBERT := upstream_distill/upstreams/tiny_hubert/tiny_hubert
 tiny-hubert: setup
 	$(PY) run_pretrain.py -u hubert_teacher --preset mini -n tiny_hubert_it1
 	$(PY) run_pretrain.py -u hubert_teacher --preset mini -n tiny_hubert \
 	    -g pretrain/hubert_teacher/variants/iteration2.yaml -c pretrain/hubert_teacher/variants/iteration2_runner.yaml
+	$(PY) run_pretrain.py -u hubert_teacher --preset mini -n tiny_hubert_it3 \
+	    -g pretrain/hubert_teacher/variants/iteration3.yaml -c pretrain/hubert_teacher/variants/iteration3_runner.yaml
 	for f in config.yaml metrics.jsonl train.log; do \
 	    cp result/pretrain/tiny_hubert_it1/$$f $(TINY_HUBERT).iteration1.$$f; \
-	    cp result/pretrain/tiny_hubert/$$f $(TINY_HUBERT).$$f; \
+	    cp result/pretrain/tiny_hubert/$$f $(TINY_HUBERT).iteration2.$$f; \
+	    cp result/pretrain/tiny_hubert_it3/$$f $(TINY_HUBERT).$$f; \
 	done
-	cp result/pretrain/tiny_hubert/upstream.pt $(TINY_HUBERT).pt
+	cp result/pretrain/tiny_hubert_it3/upstream.pt $(TINY_HUBERT).pt

@@ -83,6 +83,21 @@ def test_half_finished_run_is_redone_alone(finished_benchmark, tiny_corpus):
     assert (ks / "score.json").is_file()
 
 
+def test_a_score_of_an_older_task_config_is_redone_and_kept_aside(finished_benchmark, tiny_corpus):
+    tmp_path, _ = finished_benchmark
+    ks = tmp_path / "exp" / "tiny" / "fbank" / "ks"
+    record = json.loads((ks / "score.json").read_text())
+    current = record["protocol"]
+    assert (ks / "protocol.txt").read_text().strip() == current
+    (ks / "score.json").write_text(json.dumps(dict(record, protocol="0123456789ab")))  # as if the config changed
+    (ks / "protocol.txt").write_text("0123456789ab\n")
+    proc = benchmark(tmp_path, tiny_corpus, "--tasks", "ks")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "0 already finished (resumed), 1 to do" in proc.stderr and "redone: fbank/ks" in proc.stderr
+    assert json.loads((ks / "score.json").read_text())["protocol"] == current
+    assert json.loads((ks.with_name("ks.superseded") / "score.json").read_text())["protocol"] == "0123456789ab"
+
+
 def test_corrupt_audio_is_reported_with_its_path(tiny_corpus, tmp_path):
     corpus = tmp_path / "corpus"
     shutil.copytree(tiny_corpus, corpus)

@@ -5,6 +5,8 @@ import pytest
 
 from upstream_distill.benchmark import report
 from upstream_distill.benchmark.cli import parse_args, plan_runs
+from upstream_distill.benchmark.runs import task_protocol, weights_fingerprint
+from upstream_distill.s3prl_bridge.tasks import ALL_TASKS
 from upstream_distill.benchmark.runs import UpstreamSpec, parse_metric
 
 EVAL_LOG = """[Runner] - Resume from x
@@ -56,11 +58,34 @@ def test_rows_merge_and_tables_are_written(tmp_path):
 def test_plan_has_one_run_per_task_and_er_fold(tmp_path):
     args = parse_args(["--preset", "tiny", "-u", "fbank", "-u", "distill_student:exp/a/states-9.ckpt",
                        "--er-folds", "2"])
-    runs = plan_runs(args.upstreams, args.tasks, args.er_folds, tmp_path)
+    runs = plan_runs(args.upstreams, args.tasks, args.er_folds, tmp_path, args.preset,
+                     {spec: f"weights{i}" for i, spec in enumerate(args.upstreams)})
     assert len(runs) == 2 * (4 + 2)
     assert args.upstreams[1] == UpstreamSpec("distill_student", "exp/a/states-9.ckpt")
     assert args.upstreams[1].label == "distill_student(a)"
     assert len({r.expdir for r in runs}) == len(runs)
+    er = task_protocol(ALL_TASKS["er"], "tiny")
+    assert {r.protocol for r in runs if r.task.name == "er"} == {f"{er}+weights0", f"{er}+weights1"}
+
+
+def test_the_weights_fingerprint_changes_with_any_weight_and_not_with_a_copy():
+    import copy
+
+    import torch
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.LayerNorm(2)).to(torch.bfloat16)
+    same = copy.deepcopy(model)
+    assert weights_fingerprint(model) == weights_fingerprint(same)
+    with torch.no_grad():
+        same[1].bias[0] += 1
+    assert weights_fingerprint(model) != weights_fingerprint(same)
+
+
+def test_the_protocol_digest_follows_the_task_config_and_preset():
+    digests = {(name, preset): task_protocol(task, preset) for name, task in ALL_TASKS.items()
+               for preset in ("tiny", "mini")}
+    assert len(set(digests.values())) == len(digests)  # asr_low and asr_low_ft share a config, not a protocol
+    assert task_protocol(ALL_TASKS["pr"], "mini") == digests["pr", "mini"]  # stable between calls
 
 
 def test_unknown_benchmark_task_is_rejected(capsys):
@@ -74,6 +99,9 @@ def test_a_partial_rerun_keeps_the_other_scores_of_the_same_machine_only():
     low = report.make_row("x", 1.0, {"asr_low": 95.0, "asr_low_ft": 93.0}, "mini")
     assert low["asr_low_wer"] == 95.0 and low["overall"] == ""
     merged, = report.merge_rows([full], [low])
+    unfinished = report.make_row("x", 1.0, {"pr": 41.0}, "mini")  # asr planned again but not scored
+    redone, = report.merge_rows([full], [unfinished], measured=["pr", "asr"])
+    assert redone["pr_per"] == 41.0 and redone["asr_wer"] == "" and redone["ks_acc"] == full["ks_acc"]
     assert merged["pr_per"] == 40.0 and merged["asr_low_ft_wer"] == 93.0
     assert merged["overall"] == full["overall"]
     elsewhere = dict(low, machine="another machine")
@@ -89,3 +117,21 @@ def test_the_low_resource_table_is_written_when_rows_have_its_columns(tmp_path):
     assert [line.split(" | ")[0] for line in table if line.startswith("| a") or line.startswith("| b")] == ["| b"]
     assert any("| 80.0 | 95.0 | 92.5 |" in line for line in table)
     assert not report.write_reports(rows[:1], tmp_path / "none", "mini").get("low_resource")
+
+
+def test_drop_removes_a_row_and_its_layer_weights_and_refuses_an_unknown_one(tmp_path, capsys):
+    from upstream_distill.benchmark.cli import main
+    from upstream_distill.benchmark.layers import layer_weight_files, write_layer_weights
+
+    out = tmp_path / "results" / "tiny"
+    rows = [report.make_row(name, 1.0, {"pr": 50.0}, "tiny") for name in ("fbank", "old_student")]
+    report.write_reports(rows, out, "tiny")
+    write_layer_weights("old_student", {"pr": [0.5, 0.5]}, out, "tiny", "here, today")
+    assert all(path.is_file() for path in layer_weight_files("old_student", out))
+    with pytest.raises(SystemExit, match="--drop: no row typo"):
+        main(["--preset", "tiny", "--drop", "typo", "--results", str(tmp_path / "results")])
+    assert main(["--preset", "tiny", "--drop", "old_student", "--results", str(tmp_path / "results"),
+                 "--corpus", str(tmp_path / "no_corpus")]) == 0
+    assert not (tmp_path / "no_corpus").exists()  # nothing to run, so no corpus is built
+    assert [row["upstream"] for row in report.read_rows(out / "scores.csv")] == ["fbank"]
+    assert not any(path.exists() for path in layer_weight_files("old_student", out))

@@ -47,7 +47,8 @@ def test_the_shipped_teacher_fits_the_repository_and_loads():
     teacher = load_teacher(shipped)
     assert teacher.config.arch == "hubert" and len(teacher.layers) == 6 and teacher.unit_head is not None
     assert count_parameters(teacher) / 1e6 == pytest.approx(11.71, abs=0.01)
-    # the training logs of this very checkpoint's two iterations ship beside it
+    # the training logs of this very checkpoint's three iterations ship beside it
     assert "step 2000 " in (shipped.parent / "tiny_hubert.iteration1.train.log").read_text()
+    assert "step 1000 " in (shipped.parent / "tiny_hubert.iteration2.train.log").read_text()
     log = (shipped.parent / "tiny_hubert.train.log").read_text()
-    assert "step 1000 " in log and "initialised from" in log
+    assert "step 2000 " in log and "initialised from" in log

@@ -9,7 +9,7 @@ from upstream_distill.models import TeacherModel, save_teacher, tiny_teacher_con
 from upstream_distill.training.config import DataConfig
 from upstream_distill.training.data import read_utterances
 from upstream_distill.training.errors import ConfigError
-from upstream_distill.training.units import IGNORE_INDEX, UnitConfig, UnitTable, build_unit_table, frame_count
+from upstream_distill.training.units import IGNORE_INDEX, UnitConfig, UnitTable, build_unit_table, frame_count, utterance_cmvn
 
 
 @pytest.fixture(scope="module")
@@ -59,3 +59,20 @@ def test_second_iteration_clusters_a_model_layer(utterances, tmp_path):
         UnitConfig(num_clusters=6, features="model")
     with pytest.raises(ConfigError, match="frames of 400 samples every 320"):
         build_unit_table(utterances[:2], config, 160, 400, 16000, tmp_path / "x", log=lambda m: None)
+
+
+
+def test_utterance_cmvn_removes_a_constant_offset_and_scale_per_dimension(utterances, tmp_path):
+    rng = np.random.default_rng(0)
+    feats = rng.normal(size=(50, 4)).astype(np.float32)
+    normalised = utterance_cmvn(feats)
+    assert np.allclose(normalised.mean(axis=0), 0, atol=1e-5) and np.allclose(normalised.std(axis=0), 1, atol=1e-3)
+    shifted = feats * np.array([2.0, 0.5, 3.0, 1.0], np.float32) + np.array([10.0, -3.0, 0.0, 7.0], np.float32)
+    assert np.allclose(utterance_cmvn(shifted), normalised, atol=1e-3)  # e.g. another voice's mean spectrum
+    config = UnitConfig(num_clusters=6, kmeans_n_init=1, utterance_cmvn=True)
+    messages = []
+    table = build_unit_table(utterances[:4], config, 320, 400, 16000, tmp_path, log=messages.append)
+    raw = build_unit_table(utterances[:4], UnitConfig(num_clusters=6, kmeans_n_init=1), 320, 400, 16000,
+                           tmp_path, log=messages.append)
+    assert len(list(tmp_path.glob("units-*.npz"))) == 2  # its own cache entry
+    assert not np.array_equal(table.units, raw.units)

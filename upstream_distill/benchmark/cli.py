@@ -24,8 +24,8 @@ from tqdm import tqdm
 from ..s3prl_bridge.run_downstream import default_corpus_dir
 from ..s3prl_bridge.tasks import ALL_TASKS, ER_FOLDS, PRESETS, TASKS
 from . import report
-from .layers import upstream_layer_weights, write_layer_weights
-from .runs import REPO_ROOT, RunFailed, TaskRun, UpstreamSpec, execute
+from .layers import layer_weight_files, upstream_layer_weights, write_layer_weights
+from .runs import REPO_ROOT, RunFailed, TaskRun, UpstreamSpec, execute, task_protocol, weights_fingerprint
 from .speed import inference_seconds
 from .students import RECIPES_FILE, distil, read_recipes
 
@@ -57,6 +57,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--speed-reference", default="tiny_hubert", metavar="NAME[:CKPT]",
                         help="column speedup_vs_teacher = its time / each upstream's time on 10 s of audio, "
                              "measured side by side in this run ('none': no column)")
+    parser.add_argument("--drop", action="append", default=[], metavar="ROW",
+                        help="remove the row ROW (and its layer-weight files) from results/<preset>/, e.g. a "
+                             "student of a teacher since replaced; its runs stay in the experiment folder")
     args = parser.parse_args(argv)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     unknown = [t for t in tasks if t not in ALL_TASKS]
@@ -64,22 +67,26 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f"--tasks: unknown task(s) {', '.join(unknown)}; choose from {', '.join(ALL_TASKS)}")
     if not 1 <= args.er_folds <= len(ER_FOLDS):
         parser.error(f"--er-folds: must be between 1 and {len(ER_FOLDS)}")
-    if not (args.upstream or args.student or args.study):
-        parser.error("give at least one -u/--upstream, --student or --study")
+    if not (args.upstream or args.student or args.study or args.drop):
+        parser.error("give at least one -u/--upstream, --student, --study or --drop")
     args.tasks = tasks
     args.upstreams = [UpstreamSpec.parse(u) for u in args.upstream]
     args.speed_reference = None if args.speed_reference == "none" else UpstreamSpec.parse(args.speed_reference)
     return args
 
 
-def plan_runs(upstreams: List[UpstreamSpec], tasks: List[str], er_folds: int, exp_root: Path) -> List[TaskRun]:
+def plan_runs(upstreams: List[UpstreamSpec], tasks: List[str], er_folds: int, exp_root: Path,
+              preset: str, fingerprints: Dict[UpstreamSpec, str]) -> List[TaskRun]:
+    """Every (upstream, task, ER fold) run, each tied to its task protocol and upstream weights."""
+    protocols = {name: task_protocol(ALL_TASKS[name], preset) for name in tasks}
     runs = []
     for spec in upstreams:
         for name in tasks:
             folds = ER_FOLDS[:er_folds] if name == "er" else (None,)
             for fold in folds:
                 expdir = exp_root / spec.label / (name if fold is None else f"{name}-{fold}")
-                runs.append(TaskRun(spec, ALL_TASKS[name], fold, expdir))
+                protocol = f"{protocols[name]}+{fingerprints[spec]}"
+                runs.append(TaskRun(spec, ALL_TASKS[name], fold, expdir, protocol))
     return runs
 
 
@@ -154,7 +161,12 @@ def main(argv=None) -> int:
     recipes = read_recipes(args.recipes) if args.student or args.study else None
     studies = [recipes.study(name) for name in args.study]
     wanted = [recipes.student(name).name for name in args.student] + [row for study in studies for row in study.rows]
-    ensure_corpus(args.preset, corpus)
+    table = args.results / args.preset / "scores.csv"
+    unknown = [name for name in args.drop if name not in {row["upstream"] for row in report.read_rows(table)}]
+    if unknown:
+        raise SystemExit(f"run_benchmark.py: error: --drop: no row {', '.join(unknown)} in {table}")
+    if args.upstreams or wanted:
+        ensure_corpus(args.preset, corpus)
     failures = []
     for name in dict.fromkeys(wanted):
         try:
@@ -165,17 +177,23 @@ def main(argv=None) -> int:
     args.upstreams = list(dict.fromkeys(args.upstreams))
     models = {spec: build_upstream(spec) for spec in args.upstreams}
     params = {spec: count_params(model) for spec, model in models.items()}
+    fingerprints = {spec: weights_fingerprint(model) for spec, model in models.items()}
     speedups = {}
-    if args.speed_reference is not None:
+    if args.speed_reference is not None and models:
         speedups = relative_speeds(models, args.speed_reference)
         LOG.info("speed vs %s on 10 s of audio: %s", args.speed_reference.label,
                  ", ".join(f"{spec.label} {x:.2f}x" for spec, x in speedups.items()))
     del models
 
-    runs = plan_runs(args.upstreams, args.tasks, args.er_folds, args.exp_root / args.preset)
+    runs = plan_runs(args.upstreams, args.tasks, args.er_folds, args.exp_root / args.preset, args.preset,
+                     fingerprints)
     todo = [run for run in runs if not run.done()]
+    stale = [run.name for run in todo if run.score_file.is_file()]
     LOG.info("%d task runs planned, %d already finished (resumed), %d to do",
              len(runs), len(runs) - len(todo), len(todo))
+    if stale:
+        LOG.info("scored under another task config, featurizer protocol or upstream weights, so redone: %s",
+                 ", ".join(stale))
     with tqdm(todo, desc="benchmark", unit="run", dynamic_ncols=True) as bar:
         for run in bar:
             bar.set_postfix_str(run.name)
@@ -192,7 +210,11 @@ def main(argv=None) -> int:
     out_dir = args.results / args.preset
     rows = [collect_row(spec, runs, params[spec], args.preset, speedups.get(spec)) for spec in args.upstreams]
     stamp = f"{rows[0]['machine']}, {rows[0]['date']}" if rows else ""
-    rows = report.merge_rows(report.read_rows(out_dir / "scores.csv"), rows)
+    rows = report.merge_rows(report.read_rows(out_dir / "scores.csv"), rows, measured=args.tasks)
+    rows = [row for row in rows if row["upstream"] not in args.drop]
+    for name in args.drop:
+        for path in layer_weight_files(name, out_dir):
+            path.unlink(missing_ok=True)
     written = list(report.write_reports(rows, out_dir, args.preset).values())
     for spec in args.upstreams:
         written += write_layer_weights(spec.label, upstream_layer_weights([r for r in runs if r.upstream == spec]),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import torch
 
@@ -40,6 +40,12 @@ def upstream_layer_weights(runs: List[TaskRun]) -> Dict[str, List[float]]:
     return {task: [sum(column) / len(column) for column in zip(*folds)] for task, folds in per_task.items()}
 
 
+def layer_weight_files(label: str, out_dir: Path) -> Tuple[Path, Path]:
+    """Where an upstream's layer weights go: ``layer_weights_<label>.csv`` and ``.png``."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
+    return out_dir / f"layer_weights_{safe}.csv", out_dir / f"layer_weights_{safe}.png"
+
+
 def write_layer_weights(label: str, weights: Dict[str, List[float]], out_dir: Path, preset: str,
                         stamp: str) -> List[Path]:
     """``layer_weights_<label>.csv`` and a heatmap ``.png`` (tasks x hidden states)."""
@@ -50,10 +56,9 @@ def write_layer_weights(label: str, weights: Dict[str, List[float]], out_dir: Pa
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
     tasks = list(weights)
     layers = len(next(iter(weights.values())))
-    csv_path, png_path = out_dir / f"layer_weights_{safe}.csv", out_dir / f"layer_weights_{safe}.png"
+    csv_path, png_path = layer_weight_files(label, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(csv_path, "w", newline="", encoding="utf-8") as handle:  # each row says where and when
         writer = csv.writer(handle, lineterminator="\n")

@@ -12,7 +12,7 @@ import os
 import platform
 from datetime import date
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, Iterable, List, Optional
 
 TASK_COLUMNS = {"pr": "pr_per", "asr": "asr_wer", "ks": "ks_acc", "sid": "sid_acc", "er": "er_acc"}
 #: scored when asked for (--tasks), outside the overall score: low-resource ASR, frozen and fine-tuned
@@ -63,14 +63,16 @@ def make_row(upstream: str, params_m: float, task_percents: Dict[str, float], pr
     return row
 
 
-def merge_task_scores(old: Optional[dict], new: dict) -> dict:
-    """``new`` over ``old`` of the same upstream, keeping the old scores of tasks ``new`` left empty
-    (a run of --tasks asr_low must not erase the SUPERB columns measured before) when both were
-    measured on the same machine; a row never mixes machines."""
+def merge_task_scores(old: Optional[dict], new: dict, measured: Iterable[str] = ()) -> dict:
+    """``new`` over ``old`` of the same upstream, keeping the old scores of tasks that this run did
+    not measure (a run of --tasks asr_low must not erase the SUPERB columns measured before) when
+    both were measured on the same machine; a row never mixes machines. A task in ``measured`` that
+    did not finish stays empty: its old score may come from an older task config."""
     if not old or old.get("machine") != new.get("machine"):
         return new
     merged = dict(new)
-    for column in [*TASK_COLUMNS.values(), *EXTRA_COLUMNS.values()]:
+    kept = {task: column for task, column in {**TASK_COLUMNS, **EXTRA_COLUMNS}.items() if task not in set(measured)}
+    for column in kept.values():
         if merged.get(column, "") == "" and old.get(column, "") != "":
             merged[column] = old[column]
     overall = overall_score(merged)
@@ -85,15 +87,15 @@ def read_rows(csv_path: Path) -> List[dict]:
         return list(csv.DictReader(fh))
 
 
-def merge_rows(old: List[dict], new: List[dict]) -> List[dict]:
-    """New rows replace old rows of the same upstream (keeping task scores the new row lacks);
-    order: old order, then new upstreams."""
+def merge_rows(old: List[dict], new: List[dict], measured: Iterable[str] = ()) -> List[dict]:
+    """New rows replace old rows of the same upstream (keeping the scores of tasks not in
+    ``measured``, see merge_task_scores); order: old order, then new upstreams."""
     by_name = {row["upstream"]: row for row in old}
     order = [row["upstream"] for row in old]
     for row in new:
         if row["upstream"] not in by_name:
             order.append(row["upstream"])
-        by_name[row["upstream"]] = merge_task_scores(by_name.get(row["upstream"]), row)
+        by_name[row["upstream"]] = merge_task_scores(by_name.get(row["upstream"]), row, measured)
     return [by_name[name] for name in order]
 
 

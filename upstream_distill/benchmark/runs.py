@@ -4,12 +4,22 @@ Each run trains with `run_downstream.py -m train`, then scores the best-on-dev c
 with `run_downstream.py -m evaluate`, both as subprocesses whose output goes to log files
 in the run's folder. A finished run leaves `score.json`; a run without it is started again
 with s3prl's auto-resume (`-a`), so an interrupted benchmark redoes nothing that finished.
+
+A run is also tied to its *protocol*: a digest of the task's config (as the preset resolves it)
+and of the featurizer flags, plus a digest of the upstream's weights (a re-trained teacher or
+re-distilled student under the same name is another upstream), written to `protocol.txt` when the
+run starts and into `score.json`.
+A score measured under another protocol is not reused: the old folder is kept aside as
+`<run>.superseded` and the run starts afresh (s3prl's auto-resume would otherwise continue an
+old checkpoint with the config stored inside it).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -17,7 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from ..s3prl_bridge.tasks import Task
+import torch
+
+from ..s3prl_bridge.tasks import Task, default_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RUN_DOWNSTREAM = REPO_ROOT / "run_downstream.py"
@@ -27,6 +39,27 @@ RUN_DOWNSTREAM = REPO_ROOT / "run_downstream.py"
 #: students and FBANK do not; the short mini schedules would otherwise rank feature scales rather
 #: than content (measured: tiny_hubert's mini PR PER 51.2 without, 47.8 with it).
 FEATURIZER_FLAGS = ("--upstream_feature_normalize",)
+PROTOCOL_FILE = "protocol.txt"
+
+
+def task_protocol(task: Task, preset: str) -> str:
+    """Digest of everything that makes two scores of a task comparable: its resolved config under
+    the preset (corpus paths left as placeholders, so moving the corpus changes nothing) and the
+    featurizer flags. Editing a task's config thus re-runs that task, and only that task."""
+    from ..s3prl_bridge.run_downstream import read_config
+
+    config = read_config(default_config(task, preset))
+    blob = json.dumps([task.name, task.finetune, config, FEATURIZER_FLAGS], sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+
+def weights_fingerprint(model) -> str:
+    """Digest of an upstream's parameters and buffers, as the harness builds it."""
+    digest = hashlib.sha1()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:12]
 
 
 class RunFailed(RuntimeError):
@@ -66,6 +99,7 @@ class TaskRun:
     task: Task
     fold: Optional[str]
     expdir: Path
+    protocol: str  # task_protocol() of the task under the preset, "+", weights_fingerprint() of the upstream
 
     @property
     def name(self) -> str:
@@ -76,7 +110,24 @@ class TaskRun:
         return self.expdir / "score.json"
 
     def done(self) -> bool:
-        return self.score_file.is_file()
+        """Scored, under the current protocol."""
+        return self.score_file.is_file() and self.load_score().get("protocol") == self.protocol
+
+    def started_under_another_protocol(self) -> bool:
+        """The folder holds a run (score, checkpoints or logs) of another protocol, or of one
+        that predates protocol.txt."""
+        if not self.expdir.is_dir() or not any(self.expdir.iterdir()):
+            return False
+        marker = self.expdir / PROTOCOL_FILE
+        return not marker.is_file() or marker.read_text().strip() != self.protocol
+
+    def set_aside(self) -> Path:
+        """Move an old protocol's folder to `<run>.superseded` (replacing an older one)."""
+        aside = self.expdir.with_name(self.expdir.name + ".superseded")
+        if aside.exists():
+            shutil.rmtree(aside)
+        os.replace(self.expdir, aside)
+        return aside
 
     def load_score(self) -> dict:
         with open(self.score_file) as fh:
@@ -124,7 +175,10 @@ def scoring_checkpoint(run: TaskRun) -> Path:
 
 def execute(run: TaskRun, preset: str, corpus: Path) -> dict:
     """Train, evaluate and record one task run; returns the score record."""
+    if run.started_under_another_protocol():
+        run.set_aside()
     run.expdir.mkdir(parents=True, exist_ok=True)
+    (run.expdir / PROTOCOL_FILE).write_text(run.protocol + "\n")
     python = sys.executable
     train_cmd = [python, str(RUN_DOWNSTREAM), "-m", "train", *run.upstream.upstream_flags(),
                  "-d", run.task.name, "--preset", preset, "--corpus", str(corpus),
@@ -158,6 +212,7 @@ def execute(run: TaskRun, preset: str, corpus: Path) -> dict:
         "eval_seconds": round(eval_seconds, 1),
         "checkpoint": str(best),
         "featurizer_flags": list(FEATURIZER_FLAGS),
+        "protocol": run.protocol,
     }
     _atomic_write_json(run.score_file, record)
     return record

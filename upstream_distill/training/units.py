@@ -18,7 +18,11 @@ corpus, that makes the MFCC units *less* predictable from the local spectrum:
 a logistic regression on +-2 frames of MFCCs gets 82 % instead of 93 %,
 because the noisy deltas gain weight), with scikit-learn's ``MiniBatchKMeans`` on at most
 ``fit_max_frames`` frames of randomly chosen utterances, then every
-utterance is labelled.  Memory stays bounded on 960 h: only the fitting
+utterance is labelled.  ``utterance_cmvn: true`` first normalises each utterance's
+features to zero mean and unit variance per dimension (Kaldi's per-utterance CMVN): on the
+mini corpus, whose 40 synthetic voices differ far more than real readers do, it halves how much
+the units say about the speaker (NMI of MFCC units with the speaker 0.20 -> 0.10), so the units
+and the model that predicts them lean towards content.  Memory stays bounded on 960 h: only the fitting
 sample is held.  The table is cached under a digest of the settings, the
 frame geometry and the utterance list, so it is computed once per corpus and
 reused by every run (and by resumed runs) that asks for the same units.
@@ -41,7 +45,7 @@ from tqdm import tqdm
 from .data import Utterance, read_audio
 from .errors import ConfigError
 
-__all__ = ["IGNORE_INDEX", "UnitConfig", "UnitTable", "build_unit_table", "frame_count"]
+__all__ = ["IGNORE_INDEX", "UnitConfig", "UnitTable", "build_unit_table", "frame_count", "utterance_cmvn"]
 
 #: target value of padded frames (torch's cross-entropy ignore_index)
 IGNORE_INDEX = -100
@@ -64,6 +68,7 @@ class UnitConfig:
     model_ckpt: Optional[str] = None  # model: a teacher checkpoint load_teacher reads
     model_layer: Optional[int] = None  # model: hidden-state index (0 = transformer input)
     standardize: bool = False  # z-score each feature dimension before k-means
+    utterance_cmvn: bool = False  # normalise each utterance's features (mean 0, std 1 per dimension)
     fit_max_frames: int = 500_000  # frames k-means is fitted on
     kmeans_batch_size: int = 10_000
     kmeans_max_iter: int = 100
@@ -140,6 +145,12 @@ class UnitTable:
 # features
 
 
+def utterance_cmvn(feats: np.ndarray) -> np.ndarray:
+    """(frames, dims) features with each dimension at mean 0 and std 1 over the utterance: what a
+    recording or a voice adds as a constant offset or scale per dimension is gone."""
+    return (feats - feats.mean(axis=0)) / (feats.std(axis=0) + 1e-5)
+
+
 def _mfcc_features(config: UnitConfig, hop: int, window: int, sample_rate: int) -> Callable:
     from upstream_distill.s3prl_bridge.compat import apply
 
@@ -212,7 +223,7 @@ def build_unit_table(utterances: Sequence[Utterance], config: UnitConfig, hop: i
         expected = frame_count(utt.length, window, hop)
         if len(feats) != expected:
             raise RuntimeError(f"{utt.path}: {len(feats)} feature frames, expected {expected}")
-        return feats
+        return utterance_cmvn(feats) if config.utterance_cmvn else feats
 
     # 1. fitting sample: random utterances until fit_max_frames frames
     rng = np.random.default_rng(config.seed)
