@@ -37,7 +37,7 @@ RUN_DOWNSTREAM = REPO_ROOT / "run_downstream.py"
 #: sum. Pre-LN networks (the tiny_hubert teacher, WavLM/wav2vec 2.0 Large) carry un-normalised
 #: residual streams (tiny_hubert: std ~30 in layers 1-5, ~1 after its final layer norm), post-LN
 #: students and FBANK do not; the short mini schedules would otherwise rank feature scales rather
-#: than content (measured: tiny_hubert's mini PR PER 51.2 without, 47.8 with it).
+#: than content (measured on the second-iteration tiny_hubert: mini PR PER 51.2 without, 47.8 with it).
 FEATURIZER_FLAGS = ("--upstream_feature_normalize",)
 PROTOCOL_FILE = "protocol.txt"
 
