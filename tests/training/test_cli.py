@@ -145,3 +145,25 @@ def test_iteration2_refuses_another_architecture(short_run, tiny_corpus, tmp_pat
         f"config.runner.total_steps=1,,config.model.init_from='{first}',,config.model.teacher.encoder_dim=64")))
     assert result.returncode == 2
     assert "init_from" in result.stderr and "encoder_dim" in result.stderr
+
+
+def test_a_run_refuses_to_resume_once_a_file_it_reads_was_replaced(short_run, tiny_corpus, tmp_path):
+    """Same command, same paths, but the initialising checkpoint behind the path was re-trained:
+    the config alone cannot tell, the recorded file digest does."""
+    first = tmp_path / "first.pt"
+    shutil.copy(short_run / "upstream.pt", first)
+    args = tiny_args(tiny_corpus, tmp_path / "exp", (
+        f"config.runner.total_steps=1,,config.runner.save_step=1,,config.model.init_from='{first}'"))
+    assert run_pretrain(*args).returncode == 0
+    payload = torch.load(tmp_path / "exp" / "states-1.ckpt", map_location="cpu", weights_only=True)
+    assert set(payload["config"]["input_files"]) == {"model.init_from"}
+    assert run_pretrain(*args).returncode == 0  # unchanged: the finished run is found, nothing redone
+    teacher = load_teacher(first)
+    with torch.no_grad():
+        next(teacher.parameters()).add_(1.0)
+    from upstream_distill.models import save_teacher
+
+    save_teacher(teacher, first)
+    result = run_pretrain(*args)
+    assert result.returncode != 0
+    assert "another config" in result.stderr and "input_files.model.init_from" in result.stderr

@@ -35,7 +35,8 @@ import yaml
 
 from upstream_distill.mini_superb.spec import PRESETS as CORPUS_PRESETS
 
-from .config import TrainingConfig, apply_overrides, compose_config, parse_overrides, substitute
+from .config import (INPUT_FILES_KEY, TrainingConfig, apply_overrides, compose_config, input_file_digests,
+                     parse_overrides, substitute)
 from .errors import ConfigError, TrainingError
 from .expert import PretrainExpert
 
@@ -116,6 +117,7 @@ def resolve_config(args) -> dict:
         replacements["corpus"] = corpus
     config = substitute(config, replacements)
     config["seed"] = args.seed
+    config[INPUT_FILES_KEY] = input_file_digests(config.get("model") or {})
     return config
 
 

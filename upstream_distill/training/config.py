@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import hashlib
 import re
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
@@ -39,6 +40,7 @@ __all__ = [
     "apply_overrides",
     "compose_config",
     "config_differences",
+    "input_file_digests",
     "deep_merge",
     "parse_overrides",
     "read_yaml",
@@ -306,6 +308,28 @@ class DataConfig:
             raise ValueError(f"min_timestep {self.min_timestep} exceeds max_timestep {self.max_timestep}")
 
 
+#: top-level key the command line fills with input_file_digests(config["model"])
+INPUT_FILES_KEY = "input_files"
+
+
+def input_file_digests(node: Any, prefix: str = MODEL_KEY) -> Dict[str, str]:
+    """SHA-1 (16 hex digits) of every existing file the ``model`` section names (a teacher
+    checkpoint, ``init_from``, a unit model), by dotted key. Stored in the run's config, they make a
+    resume refuse to continue when a file behind an unchanged path was replaced (a re-trained
+    teacher under the same name): the config's other keys cannot see that."""
+    digests: Dict[str, str] = {}
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            digests.update(input_file_digests(value, f"{prefix}.{key}"))
+    elif isinstance(node, str) and node and Path(node).is_file():
+        sha = hashlib.sha1()
+        with open(node, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                sha.update(block)
+        digests[prefix] = sha.hexdigest()[:16]
+    return digests
+
+
 @dataclass
 class TrainingConfig:
     """The runner's typed view of a full config (the ``model`` section stays a dict for the expert)."""
@@ -323,7 +347,7 @@ class TrainingConfig:
         if pending:
             raise ConfigError("unresolved placeholders (pass --preset or --corpus, or set the keys "
                               "with -o): " + "; ".join(pending))
-        known = {"runner", "optimizer", "datarc", MODEL_KEY, "seed"}
+        known = {"runner", "optimizer", "datarc", MODEL_KEY, "seed", INPUT_FILES_KEY}
         unknown = sorted(set(config) - known)
         if unknown:
             raise ConfigError(f"unknown top-level config keys {unknown} (known: {sorted(known)})")

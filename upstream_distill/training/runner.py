@@ -40,7 +40,7 @@ from .checkpoint import (
     restore_rng,
     save_atomic,
 )
-from .config import TrainingConfig, config_differences
+from .config import INPUT_FILES_KEY, TrainingConfig, config_differences
 from .data import BatchPlan, BatchStream, read_utterances
 from .distributed import DistEnv
 from .errors import ConfigError, NonFiniteLossError, TrainingError
@@ -85,8 +85,10 @@ class Runner:
         payload = load_checkpoint(found[-1])
         if payload.get("format") != CHECKPOINT_FORMAT:
             raise ConfigError(f"{found[-1]} is not a checkpoint of this runner; use another -p/-n")
-        differ = [key for key in config_differences(payload["config"], self.config.raw)
-                  if key not in RESUME_MAY_DIFFER]
+        may_differ = RESUME_MAY_DIFFER
+        if INPUT_FILES_KEY not in payload["config"]:  # a run from before input files were recorded
+            may_differ += (f"config.{INPUT_FILES_KEY}",)
+        differ = [key for key in config_differences(payload["config"], self.config.raw) if key not in may_differ]
         if differ:
             raise ConfigError(f"{self.expdir} holds a run with another config (differs in {differ}); "
                               f"resume it with the same flags, or start over in another -p/-n folder")
