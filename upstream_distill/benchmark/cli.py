@@ -161,7 +161,8 @@ def main(argv=None) -> int:
     recipes = read_recipes(args.recipes) if args.student or args.study else None
     studies = [recipes.study(name) for name in args.study]
     wanted = [recipes.student(name).name for name in args.student] + [row for study in studies for row in study.rows]
-    table = args.results / args.preset / "scores.csv"
+    out_dir = args.results / args.preset
+    table = out_dir / "scores.csv"
     unknown = [name for name in args.drop if name not in {row["upstream"] for row in report.read_rows(table)}]
     if unknown:
         raise SystemExit(f"run_benchmark.py: error: --drop: no row {', '.join(unknown)} in {table}")
@@ -207,10 +208,9 @@ def main(argv=None) -> int:
             LOG.info("%s: %s %s = %.4g (train %.0fs, test %.0fs)", run.name, record["split"], record["metric"],
                      record["value"], record["train_seconds"], record["eval_seconds"])
 
-    out_dir = args.results / args.preset
     rows = [collect_row(spec, runs, params[spec], args.preset, speedups.get(spec)) for spec in args.upstreams]
     stamp = f"{rows[0]['machine']}, {rows[0]['date']}" if rows else ""
-    rows = report.merge_rows(report.read_rows(out_dir / "scores.csv"), rows, measured=args.tasks)
+    rows = report.merge_rows(report.read_rows(table), rows, measured=args.tasks)
     rows = [row for row in rows if row["upstream"] not in args.drop]
     for name in args.drop:
         for path in layer_weight_files(name, out_dir):

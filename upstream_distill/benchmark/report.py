@@ -70,10 +70,9 @@ def merge_task_scores(old: Optional[dict], new: dict, measured: Iterable[str] = 
     did not finish stays empty: its old score may come from an older task config."""
     if not old or old.get("machine") != new.get("machine"):
         return new
-    merged = dict(new)
-    kept = {task: column for task, column in {**TASK_COLUMNS, **EXTRA_COLUMNS}.items() if task not in set(measured)}
-    for column in kept.values():
-        if merged.get(column, "") == "" and old.get(column, "") != "":
+    merged, measured = dict(new), set(measured)
+    for task, column in {**TASK_COLUMNS, **EXTRA_COLUMNS}.items():
+        if task not in measured and merged.get(column, "") == "" and old.get(column, "") != "":
             merged[column] = old[column]
     overall = overall_score(merged)
     merged["overall"] = "" if overall is None else round(overall, 2)

@@ -194,7 +194,7 @@ def execute(run: TaskRun, preset: str, corpus: Path) -> dict:
     eval_log.unlink(missing_ok=True)
     started = time.time()
     run_logged([python, str(RUN_DOWNSTREAM), "-m", "evaluate", "-e", str(best),
-                 "-t", run.task.test_split], eval_log)
+                "-t", run.task.test_split], eval_log)
     eval_seconds = time.time() - started
     try:
         value = parse_metric(eval_log.read_text(errors="replace"), run.task.test_split, run.task.metric)
