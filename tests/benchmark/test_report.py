@@ -1,5 +1,4 @@
 """Score parsing and the results tables."""
-import csv
 
 import pytest
 

@@ -1,4 +1,5 @@
 """`run_benchmark.py --student/--study`: distil a student with run_pretrain.py, then score it."""
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -67,6 +68,52 @@ def test_a_rerun_neither_distils_nor_scores_again(study_run, tiny_corpus):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "1 already finished (resumed), 0 to do" in proc.stderr
     assert (expdir / "upstream.pt").stat().st_mtime_ns == stamp
+
+
+@pytest.mark.slow
+def test_distill_only_distils_the_students_and_scores_nothing(tiny_corpus, tmp_path):
+    (tmp_path / "students.yaml").write_text(RECIPES)
+    proc = benchmark(tmp_path, tiny_corpus, "--study", "little_study", "--distill-only")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "exp" / "students" / "tiny" / "little_distilhubert" / "upstream.pt").is_file()
+    assert "distilled little_distilhubert; not scored" in proc.stderr
+    assert not (tmp_path / "results").exists() and not (tmp_path / "exp" / "tiny").exists()
+
+
+@pytest.mark.slow
+def test_a_student_of_a_replaced_teacher_is_set_aside_and_distilled_afresh(tiny_corpus, tmp_path):
+    from upstream_distill.models import load_teacher, save_teacher
+    from upstream_distill.training.cli import TINY_HUBERT_CHECKPOINT
+
+    teacher = tmp_path / "teacher.pt"
+    shutil.copyfile(TINY_HUBERT_CHECKPOINT, teacher)
+    (tmp_path / "students.yaml").write_text(f"""
+students:
+  pupil:
+    method: distilhubert
+    override: "config.model.teacher.checkpoint='{teacher}',,config.runner.total_steps=2,,config.runner.save_step=2"
+    cache_teacher: false
+""")
+    expdir = tmp_path / "exp" / "students" / "tiny" / "pupil"
+    first = benchmark(tmp_path, tiny_corpus, "--student", "pupil", "--distill-only")
+    assert first.returncode == 0, first.stderr[-3000:]
+    first_export = (expdir / "upstream.pt").read_bytes()
+
+    retrained = load_teacher(teacher)
+    with torch.no_grad():
+        next(retrained.parameters()).add_(0.5)
+    save_teacher(retrained, teacher)
+    second = benchmark(tmp_path, tiny_corpus, "--student", "pupil", "--distill-only")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "model.teacher.checkpoint replaced since it was distilled" in second.stderr
+    assert (expdir.with_name("pupil.superseded") / "upstream.pt").read_bytes() == first_export
+    assert (expdir / "upstream.pt").read_bytes() != first_export  # distilled again from the new teacher
+
+
+def test_distill_only_needs_students(tmp_path):
+    (tmp_path / "students.yaml").write_text(RECIPES)
+    proc = benchmark(tmp_path, tmp_path / "no_corpus", "-u", "fbank", "--distill-only")
+    assert proc.returncode != 0 and "--distill-only: give the students" in proc.stderr
 
 
 def test_unknown_students_and_studies_are_named(tmp_path):

@@ -57,6 +57,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--speed-reference", default="tiny_hubert", metavar="NAME[:CKPT]",
                         help="column speedup_vs_teacher = its time / each upstream's time on 10 s of audio, "
                              "measured side by side in this run ('none': no column)")
+    parser.add_argument("--distill-only", action="store_true",
+                        help="distil the students of --student/--study and stop: no scoring, no tables (score "
+                             "them by running the same command without it; a finished student is not redone)")
     parser.add_argument("--drop", action="append", default=[], metavar="ROW",
                         help="remove the row ROW (and its layer-weight files) from results/<preset>/, e.g. a "
                              "student of a teacher since replaced; its runs stay in the experiment folder")
@@ -69,6 +72,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f"--er-folds: must be between 1 and {len(ER_FOLDS)}")
     if not (args.upstream or args.student or args.study or args.drop):
         parser.error("give at least one -u/--upstream, --student, --study or --drop")
+    if args.distill_only and not (args.student or args.study):
+        parser.error("--distill-only: give the students to distil with --student or --study")
     args.tasks = tasks
     args.upstreams = [UpstreamSpec.parse(u) for u in args.upstream]
     args.speed_reference = None if args.speed_reference == "none" else UpstreamSpec.parse(args.speed_reference)
@@ -175,6 +180,12 @@ def main(argv=None) -> int:
         except RunFailed as err:
             LOG.error("student %s FAILED: %s", name, err)
             failures.append(name)
+    if args.distill_only:
+        distilled = [name for name in dict.fromkeys(wanted) if name in recipes.students and name not in failures]
+        LOG.info("--distill-only: distilled %s; not scored", ", ".join(distilled) or "nothing")
+        if failures:
+            LOG.error("%d student(s) failed: %s", len(failures), ", ".join(failures))
+        return 1 if failures else 0
     args.upstreams = list(dict.fromkeys(args.upstreams))
     models = {spec: build_upstream(spec) for spec in args.upstreams}
     params = {spec: count_params(model) for spec, model in models.items()}

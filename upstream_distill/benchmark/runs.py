@@ -93,6 +93,15 @@ class UpstreamSpec:
         return ["-u", self.name] + (["-k", self.ckpt] if self.ckpt else [])
 
 
+def set_aside(folder: Path) -> Path:
+    """Move a folder whose results no longer count to `<folder>.superseded` (replacing an older one)."""
+    aside = folder.with_name(folder.name + ".superseded")
+    if aside.exists():
+        shutil.rmtree(aside)
+    os.replace(folder, aside)
+    return aside
+
+
 @dataclass(frozen=True)
 class TaskRun:
     upstream: UpstreamSpec
@@ -122,12 +131,8 @@ class TaskRun:
         return not marker.is_file() or marker.read_text().strip() != self.protocol
 
     def set_aside(self) -> Path:
-        """Move an old protocol's folder to `<run>.superseded` (replacing an older one)."""
-        aside = self.expdir.with_name(self.expdir.name + ".superseded")
-        if aside.exists():
-            shutil.rmtree(aside)
-        os.replace(self.expdir, aside)
-        return aside
+        """Move an old protocol's folder to `<run>.superseded`."""
+        return set_aside(self.expdir)
 
     def load_score(self) -> dict:
         with open(self.score_file) as fh:

@@ -4,11 +4,14 @@
 subprocess (``--preset``, ``--cache-teacher``, the recipe's ``-g``/``-o``) into
 ``exp/students/<preset>/NAME/``, then scores ``distill_student -k .../upstream.pt`` under
 the row name NAME. An interrupted distillation resumes from its last checkpoint; a finished
-one returns at once, so re-running the benchmark redoes nothing. ``--study NAME`` does the
-same for every row of a study and writes its own table (``results/<preset>/NAME.md``).
+one returns at once, so re-running the benchmark redoes nothing. A run whose teacher (or other
+input file) was since replaced behind the same path is moved to ``NAME.superseded/`` and distilled
+afresh. ``--study NAME`` does the same for every row of a study and writes its own table
+(``results/<preset>/NAME.md``).
 """
 from __future__ import annotations
 
+import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +19,11 @@ from typing import Dict, List, Optional
 
 import yaml
 
+from ..training.config import replaced_input_files
 from ..training.runner import EXPORT_NAME  # what run_pretrain.py leaves in the experiment folder
-from .runs import REPO_ROOT, RunFailed, UpstreamSpec, run_logged
+from .runs import REPO_ROOT, RunFailed, UpstreamSpec, run_logged, set_aside
+
+LOG = logging.getLogger("benchmark")
 
 RECIPES_FILE = REPO_ROOT / "pretrain" / "students.yaml"
 RUN_PRETRAIN = REPO_ROOT / "run_pretrain.py"
@@ -104,6 +110,12 @@ def read_recipes(path: Path = RECIPES_FILE) -> Recipes:
 def distil(recipe: StudentRecipe, preset: str, corpus: Path, exp_root: Path) -> Path:
     """Run (or resume, or find finished) the recipe's distillation; returns its ``upstream.pt``."""
     expdir = recipe.expdir(exp_root, preset)
+    recorded = expdir / "config.yaml"  # what run_pretrain.py wrote when the run began
+    if recorded.is_file():
+        replaced = replaced_input_files(yaml.safe_load(recorded.read_text(encoding="utf-8")) or {})
+        if replaced:
+            LOG.info("student %s: %s replaced since it was distilled; old run set aside in %s", recipe.name,
+                     ", ".join(replaced), set_aside(expdir))
     expdir.mkdir(parents=True, exist_ok=True)
     run_logged(recipe.pretrain_command(preset, corpus, expdir), expdir / "benchmark_pretrain.log")
     export = expdir / EXPORT_NAME

@@ -330,6 +330,13 @@ def input_file_digests(node: Any, prefix: str = MODEL_KEY) -> Dict[str, str]:
     return digests
 
 
+def replaced_input_files(config: Mapping) -> List[str]:
+    """Dotted keys of the files a run recorded in ``config[INPUT_FILES_KEY]`` that are gone or now hold
+    other bytes (a teacher re-trained under the same path); empty for a run from before the record."""
+    current = input_file_digests(config.get(MODEL_KEY) or {})
+    return sorted(key for key, digest in (config.get(INPUT_FILES_KEY) or {}).items() if current.get(key) != digest)
+
+
 @dataclass
 class TrainingConfig:
     """The runner's typed view of a full config (the ``model`` section stays a dict for the expert)."""
