@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # (distilled first, see pretrain/students.yaml)
 DEMO_UPSTREAMS ?= -u fbank -u tiny_hubert --student distilhubert --student star_hubert
 
-.PHONY: setup demo studies test test-quick clean-results tiny-hubert
+.PHONY: setup demo studies speed test test-quick clean-results tiny-hubert
 
 setup: $(VENV)/.ready
 
@@ -22,6 +22,10 @@ demo: setup
 studies: setup
 	$(PY) run_benchmark.py --preset mini --study star_loss_selection
 	$(PY) run_benchmark.py --preset mini --study asr_distill --tasks pr,asr,ks,sid,er,asr_low,asr_low_ft
+
+# Parameters and CPU inference time, side by side in one run (papers' shapes, the mini students).
+speed: setup
+	$(PY) -m upstream_distill.benchmark.speed --out results/speed.md
 
 test: setup
 	$(PY) -m pytest -q tests

@@ -1,4 +1,7 @@
 """The speed benchmark's contenders are the configured students, and its timing helper is fair."""
+import datetime
+import sys
+
 import torch
 
 from upstream_distill.benchmark import speed
@@ -27,3 +30,15 @@ def test_interleaved_medians_time_every_contender_the_same_number_of_times():
 
     medians = speed.interleaved_medians({"a": bump("a"), "b": bump("b")}, repeats=3, warmup=2)
     assert calls == {"a": 5, "b": 5} and set(medians) == {"a", "b"}
+
+
+def test_the_report_keeps_the_printout_with_its_command_machine_and_date(tmp_path, capsys):
+    tee = speed._Tee(sys.stdout)
+    print("  -> deep & thin, Fbank front-end: 1.23x faster", file=tee)
+    path = speed.write_report(tee.kept.getvalue(), tmp_path / "results" / "speed.md",
+                              "python -m upstream_distill.benchmark.speed --out results/speed.md")
+    text = path.read_text()
+    assert "1.23x faster" in capsys.readouterr().out  # still printed
+    assert text.startswith("# Speed and size") and "`python -m upstream_distill.benchmark.speed --out" in text
+    assert "1.23x faster" in text and datetime.date.today().isoformat() in text
+    assert not list(path.parent.glob("*.tmp"))

@@ -14,12 +14,17 @@ Prints, on the same 10 s of audio and this machine's CPU:
    subset of the mini corpus, the real runner's batches and expert).
 
 Timings interleave the contenders (A, B, A, B, ...) and report medians, so a
-background load slows both alike and the ratios stay comparable.
+background load slows both alike and the ratios stay comparable. ``--out
+results/speed.md`` also keeps the printout, stamped with the machine and date.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import datetime
+import io
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -153,6 +158,33 @@ def _distillation_steps(teacher_file: Path, corpus: Path, utterances: int, steps
     return {name: 1.0 / seconds for name, seconds in times.items()}
 
 
+class _Tee(io.TextIOBase):
+    """stdout that also keeps a copy of what was printed."""
+
+    def __init__(self, stream):
+        self.stream, self.kept = stream, io.StringIO()
+
+    def write(self, text: str) -> int:
+        self.kept.write(text)
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def write_report(printout: str, path: Path, command: str) -> Path:
+    """The printout as a markdown page that names the command, machine and date (atomically)."""
+    from .report import machine_description
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = (f"# Speed and size\n\nWritten by `{command}` on {machine_description()}, "
+            f"{datetime.date.today().isoformat()}.\n\n```\n{printout.strip()}\n```\n")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(body, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed forwards per model (median)")
@@ -161,10 +193,22 @@ def main(argv=None) -> int:
     parser.add_argument("--utterances", type=int, default=64, help="mini-corpus utterances for the update timing")
     parser.add_argument("--corpus", type=Path, help="mini corpus (default data/mini_superb/mini)")
     parser.add_argument("--threads", type=int, help="torch cpu threads (default: torch's)")
+    parser.add_argument("--out", type=Path, help="also write the printout to this markdown file, e.g. results/speed.md")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if not args.out:
+        return _measure(args)
+    tee = _Tee(sys.stdout)
+    with contextlib.redirect_stdout(tee):
+        status = _measure(args)
+    command = "python -m upstream_distill.benchmark.speed " + " ".join(argv if argv is not None else sys.argv[1:])
+    print(f"wrote {write_report(tee.kept.getvalue(), args.out, command.strip())}")
+    return status
 
+
+def _measure(args) -> int:
+    """Sections 1-3 of the module docstring, printed as they finish."""
     from upstream_distill.models import TeacherModel, hubert_base_config, load_teacher
     from upstream_distill.models.student import load_student
     from upstream_distill.s3prl_bridge.run_downstream import default_corpus_dir
