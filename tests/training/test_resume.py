@@ -9,6 +9,7 @@ import torch
 from upstream_distill.training import ConfigError, NonFiniteLossError, Runner
 from upstream_distill.training import checkpoint as checkpoint_module
 from upstream_distill.training.checkpoint import list_checkpoints, save_atomic
+from upstream_distill.training.runner import EXPORT_NAME
 from upstream_distill.training.data import BatchPlan, read_utterances
 
 from .conftest import kill_9_after_first_checkpoint, read_metrics, run_pretrain, small_config, tiny_args
@@ -54,6 +55,21 @@ def test_resume_refuses_a_changed_config(tiny_corpus, tmp_path, linear_expert):
     with pytest.raises(ConfigError, match=r"config\.optimizer\.lr"):
         Runner(small_config(tiny_corpus, runner={"total_steps": 2}, optimizer={"lr": 1.0}),
                linear_expert, tmp_path).run()
+
+
+def test_a_finished_run_returns_without_building_its_expert(tiny_corpus, tmp_path, linear_expert):
+    config = small_config(tiny_corpus, runner={"total_steps": 2})
+    Runner(config, linear_expert, tmp_path).run()
+
+    class Unbuildable(linear_expert):
+        def __init__(self, *args):
+            raise AssertionError("a finished run built its expert (its teacher, its target cache)")
+
+    assert Runner(config, Unbuildable, tmp_path).run() == 2
+    assert "already complete at step 2" in (tmp_path / "train.log").read_text()
+    (tmp_path / EXPORT_NAME).unlink()  # finished, but the artefact is gone: then it is built and exported
+    assert Runner(config, linear_expert, tmp_path).run() == 2
+    assert (tmp_path / EXPORT_NAME).is_file()
 
 
 def test_in_process_resume_continues_data_order_and_schedule(tiny_corpus, tmp_path, linear_expert):

@@ -142,6 +142,10 @@ class Runner:
             start = int(payload["step"]) if payload else 0
             log = TrainLogger(self.expdir, dist.is_main, cfg.runner.total_steps, start)
             try:
+                if start >= cfg.runner.total_steps and (self.expdir / EXPORT_NAME).is_file():
+                    # nothing to build: a finished run must not load a teacher or fill a target cache
+                    log.info(f"already complete at step {start}; upstream artefact {self.expdir / EXPORT_NAME}")
+                    return start
                 return self._train(payload, log)
             except TrainingError as err:  # also in train.log, for whoever reads the folder later
                 log.info(f"error: {err}")
