@@ -1,6 +1,7 @@
 """``run_pretrain.py -u distilhubert`` end to end: real subprocesses, files on disk, the s3prl hub."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 
@@ -9,8 +10,8 @@ import torch
 
 from upstream_distill.benchmark.layers import featurizer_weights, write_layer_weights
 from upstream_distill.distill.objectives import TeacherNeeds
-from upstream_distill.distill.targets import CachedTargets, OnTheFlyTargets
-from upstream_distill.models import load_teacher
+from upstream_distill.distill.targets import CachedTargets, OnTheFlyTargets, cache_digest
+from upstream_distill.models import load_teacher, save_teacher
 from upstream_distill.training.checkpoint import list_checkpoints
 from upstream_distill.training.config import DataConfig
 from upstream_distill.training.data import Batch, read_audio, read_utterances
@@ -149,6 +150,16 @@ def test_cached_targets_are_the_teachers_frames_and_are_reused(tiny_corpus, teac
     CachedTargets.build(tmp_path, teacher, teacher_file, needs, utterances, 16000, 320,
                         torch.device("cpu"), logs.append)
     assert any("reusing" in line for line in logs)
+    # a copy of the same teacher elsewhere reads the same cache; a replaced one never does
+    copy = tmp_path / "copy" / teacher_file.name
+    copy.parent.mkdir()
+    shutil.copyfile(teacher_file, copy)
+    assert cache_digest(copy, [1, 2], utterances) == cache_digest(teacher_file, [1, 2], utterances)
+    retrained = load_teacher(copy)
+    with torch.no_grad():
+        next(retrained.parameters()).add_(0.5)
+    save_teacher(retrained, copy)
+    assert cache_digest(copy, [1, 2], utterances) != cache_digest(teacher_file, [1, 2], utterances)
     with pytest.raises(Exception, match="attention maps or unit logits"):
         CachedTargets.build(tmp_path, teacher, teacher_file, TeacherNeeds(attentions=True), utterances, 16000,
                             320, torch.device("cpu"), logs.append)

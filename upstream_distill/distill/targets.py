@@ -9,11 +9,12 @@ teacher forward, for every epoch after the first.  Crops start on a frame
 boundary (``datarc.crop_multiple`` is a multiple of the 320-sample hop), so
 frame ``t`` of a crop at ``offset`` is cached frame ``offset / 320 + t``.
 
-The cache folder is keyed by a digest of the teacher file (path, size,
-mtime), the layers and the utterance list, so runs that share
-``teacher.cache_dir`` reuse it and a changed teacher or corpus never reads a
-stale cache.  It is written to a temporary folder and renamed when complete:
-a killed build leaves no half cache behind.
+The cache folder is keyed by a digest of the teacher's bytes (its file, or
+the files of its Hugging Face folder), the layers and the utterance list, so
+runs that share ``teacher.cache_dir`` reuse it, also through a copy of the
+teacher elsewhere, and a changed teacher or corpus never reads a stale cache.
+It is written to a temporary folder and renamed when complete: a killed
+build leaves no half cache behind.
 """
 from __future__ import annotations
 
@@ -31,12 +32,13 @@ from tqdm import tqdm
 from upstream_distill.models import ModelOutput, TeacherModel
 from upstream_distill.training.data import Batch, Utterance, read_audio
 from upstream_distill.training.errors import ConfigError
+from upstream_distill.training.file_digest import file_digest
 
 from .objectives import TeacherNeeds
 
 __all__ = ["OnTheFlyTargets", "CachedTargets", "cache_digest"]
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: the teacher is identified by its bytes (1: path, size, mtime)
 
 
 class OnTheFlyTargets:
@@ -52,9 +54,7 @@ class OnTheFlyTargets:
 
 
 def cache_digest(teacher_file: Path, layers: Sequence[int], utterances: Sequence[Utterance]) -> str:
-    stat = teacher_file.stat()
-    identity = {"version": CACHE_VERSION, "teacher": [str(teacher_file.resolve()), stat.st_size,
-                                                      int(stat.st_mtime)],
+    identity = {"version": CACHE_VERSION, "teacher": file_digest(teacher_file),
                 "layers": sorted(layers), "utterances": [(u.key, u.length) for u in utterances]}
     return hashlib.sha1(json.dumps(identity).encode()).hexdigest()[:16]
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import ast
 import copy
-import hashlib
 import re
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 import yaml
 
 from .errors import ConfigError
+from .file_digest import file_digest
 
 __all__ = [
     "DataConfig",
@@ -313,20 +313,17 @@ INPUT_FILES_KEY = "input_files"
 
 
 def input_file_digests(node: Any, prefix: str = MODEL_KEY) -> Dict[str, str]:
-    """SHA-1 (16 hex digits) of every existing file the ``model`` section names (a teacher
-    checkpoint, ``init_from``, a unit model), by dotted key. Stored in the run's config, they make a
-    resume refuse to continue when a file behind an unchanged path was replaced (a re-trained
-    teacher under the same name): the config's other keys cannot see that."""
+    """:func:`file_digest` of every existing file the ``model`` section names (a teacher checkpoint,
+    ``init_from``, a unit model) and of every Hugging Face model folder (one with ``config.json``), by
+    dotted key. Stored in the run's config, they make a resume refuse to continue when a file behind
+    an unchanged path was replaced (a re-trained teacher under the same name): the config's other keys
+    cannot see that. Other folders (caches, outputs) change during a run and are not inputs."""
     digests: Dict[str, str] = {}
     if isinstance(node, Mapping):
         for key, value in node.items():
             digests.update(input_file_digests(value, f"{prefix}.{key}"))
-    elif isinstance(node, str) and node and Path(node).is_file():
-        sha = hashlib.sha1()
-        with open(node, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                sha.update(block)
-        digests[prefix] = sha.hexdigest()[:16]
+    elif isinstance(node, str) and node and (Path(node).is_file() or (Path(node) / "config.json").is_file()):
+        digests[prefix] = file_digest(node)
     return digests
 
 
