@@ -110,12 +110,28 @@ def test_a_partial_rerun_keeps_the_other_scores_of_the_same_machine_only():
 
 def test_the_low_resource_table_is_written_when_rows_have_its_columns(tmp_path):
     rows = [report.make_row("a", 1.0, {"asr": 90.0}, "mini"),
-            report.make_row("b", 2.0, {"asr": 80.0, "asr_low": 95.0, "asr_low_ft": 92.5}, "mini")]
+            report.make_row("b", 2.0, {"asr": 80.0, "asr_low": 95.0, "asr_low_ft": 92.5}, "mini",
+                            {"asr": 30.0, "asr_low": 41.5, "asr_low_ft": 38.25})]
     paths = report.write_reports(rows, tmp_path, "mini")
     table = paths["low_resource"].read_text().splitlines()
     assert [line.split(" | ")[0] for line in table if line.startswith("| a") or line.startswith("| b")] == ["| b"]
-    assert any("| 80.0 | 95.0 | 92.5 |" in line for line in table)
+    assert any("| 80.0 / 30.0 | 95.0 / 41.5 | 92.5 / 38.25 |" in line for line in table)
     assert not report.write_reports(rows[:1], tmp_path / "none", "mini").get("low_resource")
+    # the CER columns reach the CSV, and a later run of other tasks keeps them
+    merged, = report.merge_rows(report.read_rows(paths["csv"])[1:], [report.make_row("b", 2.0, {"pr": 40.0}, "mini")])
+    assert merged["asr_low_ft_cer"] == "38.25" and merged["asr_cer"] == "30.0"
+
+
+def test_an_asr_score_recorded_without_its_cer_reads_it_from_the_runs_test_log(tmp_path):
+    from upstream_distill.benchmark.runs import TaskRun
+    from upstream_distill.s3prl_bridge.tasks import ALL_TASKS
+
+    run = TaskRun(UpstreamSpec.parse("fbank"), ALL_TASKS["asr_low"], None, tmp_path, "p")
+    run.score_file.write_text('{"percent": 98.25, "protocol": "p"}')
+    (tmp_path / "test.log").write_text(EVAL_LOG)
+    assert run.done() and run.load_score()["cer"] == 71.5
+    ks = TaskRun(UpstreamSpec.parse("fbank"), ALL_TASKS["ks"], None, tmp_path, "p")
+    assert "cer" not in ks.load_score()  # not an ASR task
 
 
 def test_drop_removes_a_row_and_its_layer_weights_and_refuses_an_unknown_one(tmp_path, capsys):

@@ -135,15 +135,19 @@ def collect_row(spec: UpstreamSpec, runs: List[TaskRun], params_m: float, preset
                 speedup: Optional[float] = None) -> dict:
     """Task scores of one upstream (ER = mean over its folds); unfinished tasks stay empty."""
     per_task: Dict[str, List[float]] = {}
+    cers: Dict[str, float] = {}
     expected: Dict[str, int] = {}
     for run in runs:
         if run.upstream != spec:
             continue
         expected[run.task.name] = expected.get(run.task.name, 0) + 1
         if run.done():
-            per_task.setdefault(run.task.name, []).append(run.load_score()["percent"])
+            score = run.load_score()
+            per_task.setdefault(run.task.name, []).append(score["percent"])
+            if "cer" in score:  # ASR tasks run once (no folds)
+                cers[run.task.name] = score["cer"]
     percents = {task: sum(v) / len(v) for task, v in per_task.items() if len(v) == expected[task]}
-    row = report.make_row(spec.label, params_m, percents, preset)
+    row = report.make_row(spec.label, params_m, percents, preset, cers)
     if speedup is not None:
         row["speedup_vs_teacher"] = round(speedup, 2)
     return row

@@ -17,6 +17,8 @@ from typing import Dict, Iterable, List, Optional
 TASK_COLUMNS = {"pr": "pr_per", "asr": "asr_wer", "ks": "ks_acc", "sid": "sid_acc", "er": "er_acc"}
 #: scored when asked for (--tasks), outside the overall score: low-resource ASR, frozen and fine-tuned
 EXTRA_COLUMNS = {"asr_low": "asr_low_wer", "asr_low_ft": "asr_low_ft_wer"}
+#: character error rates of the ASR tasks, kept beside their WER (outside the overall score)
+CER_COLUMNS = {"asr": "asr_cer", "asr_low": "asr_low_cer", "asr_low_ft": "asr_low_ft_cer"}
 ERROR_RATE_COLUMNS = {"pr_per", "asr_wer"}
 COLUMNS = ["upstream", "params_m", *TASK_COLUMNS.values(), "overall", "preset", "machine", "date"]
 LOW_RESOURCE_FILE = "low_resource_asr.md"
@@ -49,7 +51,8 @@ def overall_score(row: Dict[str, object]) -> Optional[float]:
     return sum(values) / len(values)
 
 
-def make_row(upstream: str, params_m: float, task_percents: Dict[str, float], preset: str) -> dict:
+def make_row(upstream: str, params_m: float, task_percents: Dict[str, float], preset: str,
+             task_cers: Optional[Dict[str, float]] = None) -> dict:
     row = {"upstream": upstream, "params_m": round(params_m, 2), "preset": preset,
            "machine": machine_description(), "date": date.today().isoformat()}
     for task, column in TASK_COLUMNS.items():
@@ -60,6 +63,9 @@ def make_row(upstream: str, params_m: float, task_percents: Dict[str, float], pr
     for task, column in EXTRA_COLUMNS.items():
         if task in task_percents:
             row[column] = round(task_percents[task], 2)
+    for task, column in CER_COLUMNS.items():
+        if task in (task_cers or {}):
+            row[column] = round(task_cers[task], 2)
     return row
 
 
@@ -71,7 +77,7 @@ def merge_task_scores(old: Optional[dict], new: dict, measured: Iterable[str] = 
     if not old or old.get("machine") != new.get("machine"):
         return new
     merged, measured = dict(new), set(measured)
-    for task, column in {**TASK_COLUMNS, **EXTRA_COLUMNS}.items():
+    for task, column in [*TASK_COLUMNS.items(), *EXTRA_COLUMNS.items(), *CER_COLUMNS.items()]:
         if task not in measured and merged.get(column, "") == "" and old.get(column, "") != "":
             merged[column] = old[column]
     overall = overall_score(merged)
@@ -170,19 +176,25 @@ def write_plot(rows: List[dict], path: Path, preset: str) -> None:
 
 
 def write_low_resource(rows: List[dict], path: Path, preset: str) -> None:
-    """ASR WER with all of train-clean-100 vs a tenth of it, frozen and fine-tuned (Wang et al. 2022)."""
+    """ASR WER / CER with all of train-clean-100 vs a tenth of it, frozen and fine-tuned (Wang et al. 2022)."""
+    settings = {"asr": "full, frozen", "asr_low": "1/10, frozen", "asr_low_ft": "1/10, fine-tuned"}
+    wer_columns = {"asr": TASK_COLUMNS["asr"], **EXTRA_COLUMNS}
     lines = [
         f"# Low-resource ASR, preset `{preset}`",
         "",
-        f"Written by `python run_benchmark.py --preset {preset} --tasks asr_low,asr_low_ft ...`. WER on test-clean "
-        "(s3prl's asr expert, char CTC, no LM); `full`: the ASR task's train-clean-100, `1/10`: every 10th of "
-        "its utterances; `frozen`: SUPERB protocol; `fine-tuned`: the upstream trains with the downstream (s3prl -f).",
+        f"Written by `python run_benchmark.py --preset {preset} --tasks asr_low,asr_low_ft ...`. WER / CER on "
+        "test-clean (s3prl's asr expert, char CTC, no LM; CER is its `uer`); `full`: the ASR task's "
+        "train-clean-100, `1/10`: every 10th of its utterances; `frozen`: SUPERB protocol; `fine-tuned`: the "
+        "upstream trains with the downstream (s3prl -f). On the mini corpus WER sits near 100, so CER ranks better.",
         "",
-        "| upstream | params (M) | WER full, frozen ↓ | WER 1/10, frozen ↓ | WER 1/10, fine-tuned ↓ | measured on |",
-        "|---|---|---|---|---|---|",
+        "| upstream | params (M) | " + " | ".join(f"WER / CER {name} ↓" for name in settings.values()) + " | measured on |",
+        "|---|---|" + "---|" * len(settings) + "---|",
     ]
     for row in rows:
-        cells = [str(row.get(k, "")) for k in ("upstream", "params_m", "asr_wer", *EXTRA_COLUMNS.values())]
+        cells = [str(row.get("upstream", "")), str(row.get("params_m", ""))]
+        for task in settings:
+            wer, cer = row.get(wer_columns[task], ""), row.get(CER_COLUMNS[task], "")
+            cells.append(f"{wer} / {cer}" if wer != "" and cer != "" else str(wer))
         lines.append("| " + " | ".join(cells) + f" | {row.get('machine', '')}, {row.get('date', '')} |")
     _atomic_write(path, lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
 
