@@ -60,7 +60,7 @@ _ASR_PATHS = TASKS["asr"].path_keys
 EXTRA_TASKS: Dict[str, Task] = {
     "asr_low": Task("asr_low", "asr", "wer", "test-clean", "dev-clean-best.ckpt", True, False, _ASR_PATHS),
     "asr_low_ft": Task("asr_low_ft", "asr", "wer", "test-clean", "dev-clean-best.ckpt", True, False, _ASR_PATHS,
-                       config_name="asr_low", finetune=True),
+                       finetune=True),
 }
 ALL_TASKS: Dict[str, Task] = {**TASKS, **EXTRA_TASKS}
 
