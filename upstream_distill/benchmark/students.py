@@ -2,7 +2,7 @@
 
 ``run_benchmark.py --student NAME`` runs ``run_pretrain.py`` for the recipe NAME as a
 subprocess (``--preset``, ``--cache-teacher``, the recipe's ``-g``/``-o``) into
-``exp/students/<preset>/NAME/``, then scores ``distill_student -k .../upstream.pt`` under
+``exp/benchmark/students/<preset>/NAME/``, then scores ``distill_student -k .../upstream.pt`` under
 the row name NAME. An interrupted distillation resumes from its last checkpoint; a finished
 one returns at once, so re-running the benchmark redoes nothing. A run whose teacher (or other
 input file) was since replaced behind the same path is moved to ``NAME.superseded/`` and distilled
