@@ -122,7 +122,7 @@ class TaskRun:
 
     def done(self) -> bool:
         """Scored, under the current protocol."""
-        return self.score_file.is_file() and self.load_score().get("protocol") == self.protocol
+        return self.score_file.is_file() and self._record().get("protocol") == self.protocol
 
     def started_under_another_protocol(self) -> bool:
         """The folder holds a run (score, checkpoints or logs) of another protocol, or of one
@@ -136,10 +136,13 @@ class TaskRun:
         """Move an old protocol's folder to `<run>.superseded`."""
         return set_aside(self.expdir)
 
+    def _record(self) -> dict:
+        with open(self.score_file) as fh:
+            return json.load(fh)
+
     def load_score(self) -> dict:
         """score.json; an ASR record from before ``cer`` was kept gets it from its test.log."""
-        with open(self.score_file) as fh:
-            record = json.load(fh)
+        record = self._record()
         if self.task.metric == "wer" and "cer" not in record and (self.expdir / "test.log").is_file():
             try:
                 record["cer"] = parse_metric((self.expdir / "test.log").read_text(errors="replace"),
