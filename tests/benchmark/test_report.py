@@ -122,6 +122,25 @@ def test_the_low_resource_table_is_written_when_rows_have_its_columns(tmp_path):
     assert merged["asr_low_ft_cer"] == "38.25" and merged["asr_cer"] == "30.0"
 
 
+def test_a_study_table_keeps_its_order_and_adds_the_columns_its_rows_have(tmp_path):
+    from upstream_distill.benchmark.students import Study
+
+    low = dict(report.make_row("b", 2.0, {"pr": 40.0, "asr": 80.0, "asr_low_ft": 92.5}, "mini",
+                               {"asr": 30.0, "asr_low_ft": 38.25}), speedup_vs_teacher=1.9)
+    rows = [report.make_row("a", 1.0, {"asr": 90.0}, "mini"), low]
+    study = Study(name="s", title="A study", rows={"b": "row b", "missing": "never run", "a": "row a"})
+    table = report.write_study_table(study, rows, tmp_path / "s.md", "mini").read_text().splitlines()
+    header = next(line for line in table if line.startswith("| row"))
+    assert "ASR 1/10 fine-tuned WER / CER" in header and "speed vs teacher" in header
+    assert "ASR 1/10 frozen" not in header  # no row has it
+    body = [line for line in table if line.startswith("| ") and line is not header and "---" not in line]
+    assert [line.split(" | ")[0] for line in body] == ["| b", "| missing", "| a"]
+    assert "| 40.0 | 80.0 / 30.0 |" in body[0] and "| 92.5 / 38.25 | 1.9 |" in body[0]
+    assert body[1].endswith("not measured yet |")
+    plain = report.write_study_table(study, rows[:1], tmp_path / "t.md", "mini").read_text()
+    assert "1/10" not in plain and "speed vs teacher (" not in plain
+
+
 def test_an_asr_score_recorded_without_its_cer_reads_it_from_the_runs_test_log(tmp_path):
     from upstream_distill.benchmark.runs import TaskRun
     from upstream_distill.s3prl_bridge.tasks import ALL_TASKS

@@ -104,7 +104,8 @@ def merge_rows(old: List[dict], new: List[dict], measured: Iterable[str] = ()) -
     return [by_name[name] for name in order]
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
+    """``write(tmp)`` then rename over ``path``: a reader never sees half a file."""
     tmp = path.with_name(path.name + ".tmp")
     write(tmp)
     os.replace(tmp, path)
@@ -120,7 +121,7 @@ def write_csv(rows: List[dict], path: Path) -> None:
             writer.writeheader()
             writer.writerows(rows)
 
-    _atomic_write(path, write)
+    atomic_write(path, write)
 
 
 def write_markdown(rows: List[dict], path: Path, preset: str) -> None:
@@ -139,7 +140,7 @@ def write_markdown(rows: List[dict], path: Path, preset: str) -> None:
     for row in rows:
         cells = [str(row.get(k, "")) for k in keys]
         lines.append("| " + " | ".join(cells) + f" | {row.get('machine', '')}, {row.get('date', '')} |")
-    _atomic_write(path, lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
+    atomic_write(path, lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
 
 
 def write_plot(rows: List[dict], path: Path, preset: str) -> None:
@@ -171,8 +172,13 @@ def write_plot(rows: List[dict], path: Path, preset: str) -> None:
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    _atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
     plt.close(fig)
+
+
+def _wer_cer(row: dict, wer_column: str, cer_column: Optional[str]) -> str:
+    wer, cer = row.get(wer_column, ""), row.get(cer_column, "") if cer_column else ""
+    return f"{wer} / {cer}" if wer != "" and cer != "" else str(wer)
 
 
 def write_low_resource(rows: List[dict], path: Path, preset: str) -> None:
@@ -193,33 +199,47 @@ def write_low_resource(rows: List[dict], path: Path, preset: str) -> None:
     for row in rows:
         cells = [str(row.get("upstream", "")), str(row.get("params_m", ""))]
         for task in settings:
-            wer, cer = row.get(wer_columns[task], ""), row.get(CER_COLUMNS[task], "")
-            cells.append(f"{wer} / {cer}" if wer != "" and cer != "" else str(wer))
+            cells.append(_wer_cer(row, wer_columns[task], CER_COLUMNS[task]))
         lines.append("| " + " | ".join(cells) + f" | {row.get('machine', '')}, {row.get('date', '')} |")
-    _atomic_write(path, lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
+    atomic_write(path, lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
+
+
+#: columns a study table adds when any of its rows has them: (header, CSV column, CER column or None)
+STUDY_EXTRA_COLUMNS = [
+    ("ASR 1/10 frozen WER / CER ↓", EXTRA_COLUMNS["asr_low"], CER_COLUMNS["asr_low"]),
+    ("ASR 1/10 fine-tuned WER / CER ↓", EXTRA_COLUMNS["asr_low_ft"], CER_COLUMNS["asr_low_ft"]),
+    ("speed vs teacher (this run)", "speedup_vs_teacher", None),
+]
 
 
 def write_study_table(study, rows: List[dict], path: Path, preset: str) -> Path:
     """``results/<preset>/<study>.md``: a study's rows (``study.rows``: name -> description) from the
-    score table, in the study's order."""
+    score table, in the study's order. The low-resource ASR and speed columns appear when a row has them."""
     by_name = {row["upstream"]: row for row in rows}
-    keys = ["params_m", *TASK_COLUMNS.values(), "overall"]
+    study_rows = [by_name.get(name, {}) for name in study.rows]
+    extra = [c for c in STUDY_EXTRA_COLUMNS if any(r.get(c[1], "") != "" for r in study_rows)]
+    header = ["row", "what", "params (M)", "PR PER ↓", "ASR WER / CER ↓", "KS acc ↑", "SID acc ↑", "ER acc ↑",
+              "overall ↑", *(c[0] for c in extra), "measured on"]
     lines = [
         f"# {study.title}",
         "",
-        f"Written by `python run_benchmark.py --preset {preset} --study {study.name}`; frozen upstreams, "
-        "s3prl task experts; students distilled from the preset's teacher by `pretrain/students.yaml`.",
+        f"Written by `python run_benchmark.py --preset {preset} --study {study.name}`; frozen upstreams "
+        "(except fine-tuned columns), s3prl task experts; students distilled from the preset's teacher by "
+        "`pretrain/students.yaml`. The speed column is the teacher's time / the row's time on 10 s of audio, "
+        "measured inside the benchmark run that scored the row (results/speed.md has the side-by-side runs).",
         "",
-        "| row | what | params (M) | PR PER ↓ | ASR WER ↓ | KS acc ↑ | SID acc ↑ | ER acc ↑ | overall ↑ | measured on |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
     ]
-    for name, description in study.rows.items():
-        row = by_name.get(name, {})
-        cells = [str(row.get(k, "")) for k in keys]
+    for (name, description), row in zip(study.rows.items(), study_rows):
+        cells = [str(row.get("params_m", "")), str(row.get(TASK_COLUMNS["pr"], "")),
+                 _wer_cer(row, TASK_COLUMNS["asr"], CER_COLUMNS["asr"]),
+                 *(str(row.get(TASK_COLUMNS[t], "")) for t in ("ks", "sid", "er")), str(row.get("overall", "")),
+                 *(_wer_cer(row, wer, cer) for _, wer, cer in extra)]
         stamp = f"{row.get('machine', '')}, {row.get('date', '')}" if row else "not measured yet"
         lines.append(f"| {name} | {description} | " + " | ".join(cells) + f" | {stamp} |")
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
+    atomic_write(path, lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
     return path
 
 

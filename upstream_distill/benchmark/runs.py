@@ -30,6 +30,7 @@ from typing import Optional
 import torch
 
 from ..s3prl_bridge.tasks import Task, default_config
+from .report import atomic_write
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RUN_DOWNSTREAM = REPO_ROOT / "run_downstream.py"
@@ -172,12 +173,6 @@ def run_logged(cmd: list, log_file: Path) -> None:
         raise RunFailed(f"exit code {proc.returncode}; see {log_file}. Last lines:\n{tail}")
 
 
-def _atomic_write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
 def scoring_checkpoint(run: TaskRun) -> Path:
     """The best-on-dev checkpoint (SUPERB protocol). s3prl's experts save it only when dev
     beats the initial best (accuracy 0, WER/PER 100%), so a run that never did is scored
@@ -236,5 +231,5 @@ def execute(run: TaskRun, preset: str, corpus: Path) -> dict:
         "featurizer_flags": list(FEATURIZER_FLAGS),
         "protocol": run.protocol,
     }
-    _atomic_write_json(run.score_file, record)
+    atomic_write(run.score_file, lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2) + "\n"))
     return record

@@ -174,12 +174,12 @@ class _Tee(io.TextIOBase):
 
 def write_report(printout: str, path: Path, command: str) -> Path:
     """The printout as a markdown page that names the command, machine and date (atomically)."""
-    from .report import _atomic_write, machine_description
+    from .report import atomic_write, machine_description
 
     path.parent.mkdir(parents=True, exist_ok=True)
     body = (f"# Speed and size\n\nWritten by `{command}` on {machine_description()}, "
             f"{datetime.date.today().isoformat()}.\n\n```\n{printout.strip()}\n```\n")
-    _atomic_write(path, lambda tmp: Path(tmp).write_text(body, encoding="utf-8"))
+    atomic_write(path, lambda tmp: Path(tmp).write_text(body, encoding="utf-8"))
     return path
 
 
