@@ -169,3 +169,24 @@ def test_drop_removes_a_row_and_its_layer_weights_and_refuses_an_unknown_one(tmp
     assert not (tmp_path / "no_corpus").exists()  # nothing to run, so no corpus is built
     assert [row["upstream"] for row in report.read_rows(out / "scores.csv")] == ["fbank"]
     assert not any(path.exists() for path in layer_weight_files("old_student", out))
+
+
+def test_tables_only_rewrites_the_tables_and_a_study_table_from_the_score_table(tmp_path):
+    from upstream_distill.benchmark.cli import main, parse_args
+
+    results, recipes = tmp_path / "results", tmp_path / "students.yaml"
+    recipes.write_text("students:\n  unmade: {method: distilhubert}\nstudies:\n  s:\n    title: A study\n"
+                       "    rows: {fbank: FBANK, unmade: a student not distilled yet}\n")
+    common = ["--preset", "tiny", "--results", str(results), "--recipes", str(recipes),
+              "--corpus", str(tmp_path / "no_corpus"), "--exp-root", str(tmp_path / "exp")]
+    with pytest.raises(SystemExit, match="no score table"):
+        main(common + ["--tables-only", "--study", "s"])
+    report.write_reports([report.make_row("fbank", 0.0, {"pr": 50.0}, "tiny")], results / "tiny", "tiny")
+    (results / "tiny" / "scores.md").unlink()
+    assert main(common + ["--tables-only", "--study", "s"]) == 0
+    assert not (tmp_path / "exp").exists() and not (tmp_path / "no_corpus").exists()  # nothing distilled or run
+    table = (results / "tiny" / "s.md").read_text()
+    assert "| fbank | FBANK | 0.0 | 50.0 |" in table and "| unmade |" in table and "not measured yet" in table
+    assert (results / "tiny" / "scores.md").is_file()
+    with pytest.raises(SystemExit):
+        parse_args(["--tables-only", "--student", "unmade"])

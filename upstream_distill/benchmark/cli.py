@@ -60,6 +60,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--distill-only", action="store_true",
                         help="distil the students of --student/--study and stop: no scoring, no tables (score "
                              "them by running the same command without it; a finished student is not redone)")
+    parser.add_argument("--tables-only", action="store_true",
+                        help="distil and score nothing: rewrite results/<preset>/ (and the tables of --study) from "
+                             "its scores.csv, e.g. a study's table while its last rows are still being distilled")
     parser.add_argument("--drop", action="append", default=[], metavar="ROW",
                         help="remove the row ROW (and its layer-weight files) from results/<preset>/, e.g. a "
                              "student of a teacher since replaced; its runs stay in the experiment folder")
@@ -70,8 +73,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f"--tasks: unknown task(s) {', '.join(unknown)}; choose from {', '.join(ALL_TASKS)}")
     if not 1 <= args.er_folds <= len(ER_FOLDS):
         parser.error(f"--er-folds: must be between 1 and {len(ER_FOLDS)}")
-    if not (args.upstream or args.student or args.study or args.drop):
+    if not (args.upstream or args.student or args.study or args.drop or args.tables_only):
         parser.error("give at least one -u/--upstream, --student, --study or --drop")
+    if args.tables_only and (args.upstream or args.student or args.distill_only):
+        parser.error("--tables-only runs nothing: combine it only with --study and --drop")
     if args.distill_only and not (args.student or args.study):
         parser.error("--distill-only: give the students to distil with --student or --study")
     args.tasks = tasks
@@ -172,6 +177,10 @@ def main(argv=None) -> int:
     wanted = [recipes.student(name).name for name in args.student] + [row for study in studies for row in study.rows]
     out_dir = args.results / args.preset
     table = out_dir / "scores.csv"
+    if args.tables_only:
+        if not table.is_file():
+            raise SystemExit(f"run_benchmark.py: error: --tables-only: no score table {table} yet")
+        wanted = []
     unknown = [name for name in args.drop if name not in {row["upstream"] for row in report.read_rows(table)}]
     if unknown:
         raise SystemExit(f"run_benchmark.py: error: --drop: no row {', '.join(unknown)} in {table}")
