@@ -219,7 +219,7 @@ def main(argv=None) -> int:
     if stale:
         LOG.info("scored under another task config, featurizer protocol or upstream weights, so redone: %s",
                  ", ".join(stale))
-    with tqdm(todo, desc="benchmark", unit="run", dynamic_ncols=True) as bar:
+    with tqdm(todo, desc="benchmark", unit="run", dynamic_ncols=True, disable=not todo) as bar:
         for run in bar:
             bar.set_postfix_str(run.name)
             LOG.info("%s: training and scoring (logs in %s)", run.name, run.expdir)
