@@ -190,3 +190,23 @@ def test_tables_only_rewrites_the_tables_and_a_study_table_from_the_score_table(
     assert (results / "tiny" / "scores.md").is_file()
     with pytest.raises(SystemExit):
         parse_args(["--tables-only", "--student", "unmade"])
+
+
+def test_the_score_table_is_merged_under_a_lock_that_a_second_benchmark_waits_for(tmp_path):
+    import subprocess
+    import sys
+
+    from upstream_distill.benchmark.runs import REPO_ROOT
+
+    out = tmp_path / "results" / "tiny"
+    report.write_reports([report.make_row("fbank", 0.0, {"pr": 50.0}, "tiny")], out, "tiny")
+    (out / "scores.md").unlink()
+    cmd = [sys.executable, str(REPO_ROOT / "run_benchmark.py"), "--preset", "tiny", "--tables-only",
+           "--results", str(tmp_path / "results")]
+    with report.table_lock(out):
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(timeout=8)  # blocked on the lock this test holds
+        assert not (out / "scores.md").exists()
+    assert proc.wait(timeout=120) == 0, proc.stderr.read().decode()
+    assert (out / "scores.md").is_file()

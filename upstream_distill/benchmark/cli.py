@@ -174,13 +174,12 @@ def main(argv=None) -> int:
     corpus = args.corpus or default_corpus_dir(args.preset)
     recipes = read_recipes(args.recipes) if args.student or args.study else None
     studies = [recipes.study(name) for name in args.study]
-    wanted = [recipes.student(name).name for name in args.student] + [row for study in studies for row in study.rows]
     out_dir = args.results / args.preset
     table = out_dir / "scores.csv"
-    if args.tables_only:
-        if not table.is_file():
-            raise SystemExit(f"run_benchmark.py: error: --tables-only: no score table {table} yet")
-        wanted = []
+    if args.tables_only and not table.is_file():
+        raise SystemExit(f"run_benchmark.py: error: --tables-only: no score table {table} yet")
+    wanted = [] if args.tables_only else (
+        [recipes.student(name).name for name in args.student] + [row for study in studies for row in study.rows])
     unknown = [name for name in args.drop if name not in {row["upstream"] for row in report.read_rows(table)}]
     if unknown:
         raise SystemExit(f"run_benchmark.py: error: --drop: no row {', '.join(unknown)} in {table}")
@@ -234,17 +233,18 @@ def main(argv=None) -> int:
 
     rows = [collect_row(spec, runs, params[spec], args.preset, speedups.get(spec)) for spec in args.upstreams]
     stamp = f"{rows[0]['machine']}, {rows[0]['date']}" if rows else ""
-    rows = report.merge_rows(report.read_rows(table), rows, measured=args.tasks)
-    rows = [row for row in rows if row["upstream"] not in args.drop]
-    for name in args.drop:
-        for path in layer_weight_files(name, out_dir):
-            path.unlink(missing_ok=True)
-    written = list(report.write_reports(rows, out_dir, args.preset).values())
-    for spec in args.upstreams:
-        written += write_layer_weights(spec.label, upstream_layer_weights([r for r in runs if r.upstream == spec]),
-                                       out_dir, args.preset, stamp)
-    for study in studies:
-        written.append(report.write_study_table(study, rows, out_dir / f"{study.name}.md", args.preset))
+    with report.table_lock(out_dir):  # two benchmark commands may finish at once: merge, never overwrite
+        rows = report.merge_rows(report.read_rows(table), rows, measured=args.tasks)
+        rows = [row for row in rows if row["upstream"] not in args.drop]
+        for name in args.drop:
+            for path in layer_weight_files(name, out_dir):
+                path.unlink(missing_ok=True)
+        written = list(report.write_reports(rows, out_dir, args.preset).values())
+        for spec in args.upstreams:
+            written += write_layer_weights(spec.label, upstream_layer_weights([r for r in runs if r.upstream == spec]),
+                                           out_dir, args.preset, stamp)
+        for study in studies:
+            written.append(report.write_study_table(study, rows, out_dir / f"{study.name}.md", args.preset))
     LOG.info("wrote %s", ", ".join(str(p) for p in written))
     if failures:
         LOG.error("%d run(s) failed: %s", len(failures), ", ".join(failures))

@@ -8,8 +8,10 @@ it was measured on.
 from __future__ import annotations
 
 import csv
+import fcntl
 import os
 import platform
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
@@ -102,6 +104,16 @@ def merge_rows(old: List[dict], new: List[dict], measured: Iterable[str] = ()) -
             order.append(row["upstream"])
         by_name[row["upstream"]] = merge_task_scores(by_name.get(row["upstream"]), row, measured)
     return [by_name[name] for name in order]
+
+
+@contextmanager
+def table_lock(out_dir: Path):
+    """Holds ``out_dir/.scores.lock`` exclusively: a read-merge-write of the score table inside it never
+    loses the rows another benchmark command wrote in between."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / ".scores.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def atomic_write(path: Path, write) -> None:
