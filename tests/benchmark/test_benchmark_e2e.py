@@ -43,6 +43,11 @@ def test_all_five_tasks_are_scored(finished_benchmark):
     assert float(row["params_m"]) == 0.0  # fbank has no parameters
     assert row["preset"] == "tiny" and row["machine"] and row["date"]
     assert float(row["speedup_vs_teacher"]) > 1.0  # fbank vs the tiny_hubert teacher, timed in the run
+    from upstream_distill.benchmark.cli import current_protocols
+
+    recorded = report.parse_protocols(row[report.PROTOCOL_COLUMN])  # the config each score was measured under
+    assert recorded == {task: digest for task, digest in current_protocols("tiny").items() if task in recorded}
+    assert sorted(recorded) == ["asr", "er", "ks", "pr", "sid"]
     scores = sorted((tmp_path / "exp" / "tiny" / "fbank").glob("*/score.json"))
     assert [p.parent.name for p in scores] == ["asr", "er-fold1", "ks", "pr", "sid"]
     for path in scores:

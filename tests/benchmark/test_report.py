@@ -210,3 +210,70 @@ def test_the_score_table_is_merged_under_a_lock_that_a_second_benchmark_waits_fo
         assert not (out / "scores.md").exists()
     assert proc.wait(timeout=120) == 0, proc.stderr.read().decode()
     assert (out / "scores.md").is_file()
+
+
+def test_scores_measured_under_an_earlier_task_config_are_marked_in_every_table(tmp_path):
+    from upstream_distill.benchmark.students import Study
+
+    five = {"pr": 40.0, "asr": 80.0, "ks": 50.0, "sid": 30.0, "er": 40.0}
+    now = {"pr": "p1", "asr": "a1", "ks": "k1", "sid": "s2", "er": "e1", "asr_low": "l1", "asr_low_ft": "f1"}
+    old_protocols = {**{t: now[t] for t in five}, "sid": "s1", "asr_low": "l0"}
+    old = report.make_row("old", 1.0, {**five, "asr_low": 95.0}, "mini", {"asr": 30.0, "asr_low": 41.0},
+                          old_protocols)
+    new = report.make_row("new", 1.0, five, "mini", {"asr": 30.0}, {t: now[t] for t in five})
+    paths = report.write_reports([old, new], tmp_path, "mini", now)
+    md = paths["md"].read_text()
+    assert "| old | 1.0 | 40.0 | 80.0 | 50.0 | 30.0† | 40.0 | 40.0† |" in md  # SID and overall marked
+    assert "| new | 1.0 | 40.0 | 80.0 | 50.0 | 30.0 | 40.0 | 40.0 |" in md
+    assert "\n† scored under an earlier config of its task (sid;" in md
+    low = paths["low_resource"].read_text()
+    assert "| 95.0 / 41.0† |" in low and "(asr_low;" in low
+    study = Study(name="s", title="S", rows={"old": "o", "new": "n"})
+    table = report.write_study_table(study, [old, new], tmp_path / "s.md", "mini", now).read_text()
+    assert "| 30.0† | 40.0 | 40.0† | 95.0 / 41.0† |" in table and "| 80.0 / 30.0 |" in table
+    # nothing is marked without the current digests, or when they match
+    assert "†" not in report.write_study_table(study, [new], tmp_path / "t.md", "mini", now).read_text()
+    report.write_reports([old], tmp_path / "plain", "mini")
+    assert "†" not in (tmp_path / "plain" / "scores.md").read_text()
+    # a partial re-run keeps the protocols of the tasks it did not measure and records the new one
+    rescored = report.make_row("old", 1.0, {"sid": 33.0}, "mini", None, {"sid": "s2"})
+    merged, = report.merge_rows(report.read_rows(paths["csv"])[:1], [rescored], measured=["sid"])
+    assert report.parse_protocols(merged[report.PROTOCOL_COLUMN]) == {**old_protocols, "sid": "s2"}
+    assert report.stale_tasks(merged, now) == {"asr_low"}
+
+
+def test_a_row_without_recorded_protocols_reads_them_from_its_runs_score_files(tmp_path):
+    import json
+
+    from upstream_distill.benchmark.cli import with_recorded_protocols
+
+    row = report.make_row("x", 1.0, {"pr": 40.0, "er": 50.0, "ks": 60.0}, "mini")
+    assert report.PROTOCOL_COLUMN not in row
+    for folder, protocol in [("pr", "p1+w"), ("er-fold1", "e1+w"), ("er-fold2", "e1+w"),
+                             ("ks", "k1+w"), ("sid", "s1+w")]:
+        (tmp_path / "x" / folder).mkdir(parents=True)
+        (tmp_path / "x" / folder / "score.json").write_text(json.dumps({"protocol": protocol}))
+    assert report.parse_protocols(with_recorded_protocols(row, tmp_path)[report.PROTOCOL_COLUMN]) == \
+        {"pr": "p1", "er": "e1", "ks": "k1"}  # not sid: the row has no SID score
+    (tmp_path / "x" / "er-fold2" / "score.json").write_text(json.dumps({"protocol": "e0+w"}))
+    recorded = report.parse_protocols(with_recorded_protocols(row, tmp_path)[report.PROTOCOL_COLUMN])
+    assert recorded == {"pr": "p1", "ks": "k1"}  # ER folds disagree: unknown, so never called stale
+    kept = dict(row, **{report.PROTOCOL_COLUMN: "pr=p0"})
+    assert report.parse_protocols(with_recorded_protocols(kept, tmp_path)[report.PROTOCOL_COLUMN])["pr"] == "p0"
+
+
+def test_tables_only_marks_the_rows_scored_before_a_task_config_changed(tmp_path):
+    from upstream_distill.benchmark.cli import current_protocols, main
+
+    results = tmp_path / "results"
+    now = current_protocols("tiny")
+    five = {"pr": 40.0, "asr": 80.0, "ks": 50.0, "sid": 30.0, "er": 40.0}
+    rows = [report.make_row("before", 1.0, five, "tiny", None, {**now, "ks": "0123456789ab"}),
+            report.make_row("after", 1.0, five, "tiny", None, now)]
+    report.write_reports(rows, results / "tiny", "tiny")
+    assert "†" not in (results / "tiny" / "scores.md").read_text()
+    assert main(["--preset", "tiny", "--tables-only", "--results", str(results),
+                 "--exp-root", str(tmp_path / "exp")]) == 0
+    md = (results / "tiny" / "scores.md").read_text()
+    assert "| before | 1.0 | 40.0 | 80.0 | 50.0† |" in md and "| after | 1.0 | 40.0 | 80.0 | 50.0 |" in md
+    assert "earlier config of its task (ks;" in md

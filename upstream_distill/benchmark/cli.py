@@ -14,6 +14,7 @@ command exit non-zero; the other runs still go ahead and the tables show what fi
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -141,6 +142,7 @@ def collect_row(spec: UpstreamSpec, runs: List[TaskRun], params_m: float, preset
     """Task scores of one upstream (ER = mean over its folds); unfinished tasks stay empty."""
     per_task: Dict[str, List[float]] = {}
     cers: Dict[str, float] = {}
+    protocols: Dict[str, str] = {}
     expected: Dict[str, int] = {}
     for run in runs:
         if run.upstream != spec:
@@ -149,13 +151,37 @@ def collect_row(spec: UpstreamSpec, runs: List[TaskRun], params_m: float, preset
         if run.done():
             score = run.load_score()
             per_task.setdefault(run.task.name, []).append(score["percent"])
+            protocols[run.task.name] = run.task_config_digest
             if "cer" in score:  # ASR tasks run once (no folds)
                 cers[run.task.name] = score["cer"]
     percents = {task: sum(v) / len(v) for task, v in per_task.items() if len(v) == expected[task]}
-    row = report.make_row(spec.label, params_m, percents, preset, cers)
+    protocols = {task: digest for task, digest in protocols.items() if task in percents}
+    row = report.make_row(spec.label, params_m, percents, preset, cers, protocols)
     if speedup is not None:
         row["speedup_vs_teacher"] = round(speedup, 2)
     return row
+
+
+def current_protocols(preset: str) -> Dict[str, str]:
+    """task -> digest of its config under the preset now; the tables mark scores measured under another."""
+    return {name: task_protocol(task, preset) for name, task in ALL_TASKS.items()}
+
+
+def with_recorded_protocols(row: dict, runs_root: Path) -> dict:
+    """A row from before the score table kept task protocols gets them from its runs' score.json
+    (runs_root/<row>/<task>[-<fold>]/), where all of a task's runs agree."""
+    recorded = report.parse_protocols(row.get(report.PROTOCOL_COLUMN))
+    columns = {**report.TASK_COLUMNS, **report.EXTRA_COLUMNS}
+    for task, column in columns.items():
+        if task in recorded or row.get(column, "") == "":
+            continue
+        digests = set()
+        for folder in [runs_root / row["upstream"] / task, *sorted((runs_root / row["upstream"]).glob(f"{task}-fold*"))]:
+            if (folder / "score.json").is_file():
+                digests.add(str(json.loads((folder / "score.json").read_text()).get("protocol", "")).split("+")[0])
+        if len(digests) == 1 and "" not in digests:
+            recorded[task] = digests.pop()
+    return dict(row, **{report.PROTOCOL_COLUMN: report.format_protocols(recorded)}) if recorded else row
 
 
 def student_or_upstream(name: str, recipes, args, corpus: Path) -> UpstreamSpec:
@@ -233,18 +259,20 @@ def main(argv=None) -> int:
 
     rows = [collect_row(spec, runs, params[spec], args.preset, speedups.get(spec)) for spec in args.upstreams]
     stamp = f"{rows[0]['machine']}, {rows[0]['date']}" if rows else ""
+    current = current_protocols(args.preset)
     with report.table_lock(out_dir):  # two benchmark commands may finish at once: merge, never overwrite
         rows = report.merge_rows(report.read_rows(table), rows, measured=args.tasks)
-        rows = [row for row in rows if row["upstream"] not in args.drop]
+        rows = [with_recorded_protocols(row, args.exp_root / args.preset) for row in rows
+                if row["upstream"] not in args.drop]
         for name in args.drop:
             for path in layer_weight_files(name, out_dir):
                 path.unlink(missing_ok=True)
-        written = list(report.write_reports(rows, out_dir, args.preset).values())
+        written = list(report.write_reports(rows, out_dir, args.preset, current).values())
         for spec in args.upstreams:
             written += write_layer_weights(spec.label, upstream_layer_weights([r for r in runs if r.upstream == spec]),
                                            out_dir, args.preset, stamp)
         for study in studies:
-            written.append(report.write_study_table(study, rows, out_dir / f"{study.name}.md", args.preset))
+            written.append(report.write_study_table(study, rows, out_dir / f"{study.name}.md", args.preset, current))
     LOG.info("wrote %s", ", ".join(str(p) for p in written))
     if failures:
         LOG.error("%d run(s) failed: %s", len(failures), ", ".join(failures))

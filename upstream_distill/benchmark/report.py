@@ -3,7 +3,9 @@
 `overall` is the plain mean of (100 - PER, 100 - WER, KS acc, SID acc, ER acc), the form
 STaR and ARMHuBERT report. Rows accumulate across benchmark invocations: a new run of an
 upstream replaces its row, other rows stay. Every row says the preset, machine and date
-it was measured on.
+it was measured on, and which config of each task (its protocol digest, see runs.task_protocol)
+each score was measured under: after a task's config changes, the tables mark the scores of the
+rows not yet re-scored with `†` instead of ranking them beside the new ones unannounced.
 """
 from __future__ import annotations
 
@@ -24,6 +26,38 @@ CER_COLUMNS = {"asr": "asr_cer", "asr_low": "asr_low_cer", "asr_low_ft": "asr_lo
 ERROR_RATE_COLUMNS = {"pr_per", "asr_wer"}
 COLUMNS = ["upstream", "params_m", *TASK_COLUMNS.values(), "overall", "preset", "machine", "date"]
 LOW_RESOURCE_FILE = "low_resource_asr.md"
+#: the task-config digest each task's score was measured under, as "pr=<digest>;ks=<digest>;..."
+PROTOCOL_COLUMN = "task_protocols"
+STALE_MARK = "†"
+
+
+def parse_protocols(text: Optional[str]) -> Dict[str, str]:
+    return dict(item.split("=", 1) for item in (text or "").split(";") if "=" in item)
+
+
+def format_protocols(protocols: Dict[str, str]) -> str:
+    return ";".join(f"{task}={digest}" for task, digest in sorted(protocols.items()))
+
+
+def stale_tasks(row: dict, current: Optional[Dict[str, str]]) -> set:
+    """Tasks of ``row`` scored under another config than ``current`` (task -> digest of the config now);
+    a score whose protocol was never recorded is not called stale."""
+    recorded = parse_protocols(row.get(PROTOCOL_COLUMN))
+    return {task for task, digest in recorded.items() if current and task in current and current[task] != digest}
+
+
+def _cell(row: dict, column: str, stale: bool) -> str:
+    value = str(row.get(column, ""))
+    return value + STALE_MARK if stale and value != "" else value
+
+
+def _stale_note(preset: str, stale: set) -> List[str]:
+    if not stale:
+        return []
+    tasks = ", ".join(sorted(stale))
+    return ["", f"{STALE_MARK} scored under an earlier config of its task ({tasks}; the configs are in "
+            f"downstream_configs/{preset}/), so not comparable with the unmarked scores of that task. Re-scored by "
+            f"`python run_benchmark.py --preset {preset} --student ROW` (or `-u ROW`) with `--tasks` naming the task."]
 
 
 def machine_description() -> str:
@@ -54,9 +88,11 @@ def overall_score(row: Dict[str, object]) -> Optional[float]:
 
 
 def make_row(upstream: str, params_m: float, task_percents: Dict[str, float], preset: str,
-             task_cers: Optional[Dict[str, float]] = None) -> dict:
+             task_cers: Optional[Dict[str, float]] = None, task_protocols: Optional[Dict[str, str]] = None) -> dict:
     row = {"upstream": upstream, "params_m": round(params_m, 2), "preset": preset,
            "machine": machine_description(), "date": date.today().isoformat()}
+    if task_protocols:
+        row[PROTOCOL_COLUMN] = format_protocols(task_protocols)
     for task, column in TASK_COLUMNS.items():
         value = task_percents.get(task)
         row[column] = "" if value is None else round(value, 2)
@@ -79,9 +115,14 @@ def merge_task_scores(old: Optional[dict], new: dict, measured: Iterable[str] = 
     if not old or old.get("machine") != new.get("machine"):
         return new
     merged, measured = dict(new), set(measured)
+    protocols, old_protocols = parse_protocols(new.get(PROTOCOL_COLUMN)), parse_protocols(old.get(PROTOCOL_COLUMN))
     for task, column in [*TASK_COLUMNS.items(), *EXTRA_COLUMNS.items(), *CER_COLUMNS.items()]:
         if task not in measured and merged.get(column, "") == "" and old.get(column, "") != "":
             merged[column] = old[column]
+            if task in old_protocols:
+                protocols.setdefault(task, old_protocols[task])
+    if protocols:
+        merged[PROTOCOL_COLUMN] = format_protocols(protocols)
     overall = overall_score(merged)
     merged["overall"] = "" if overall is None else round(overall, 2)
     return merged
@@ -136,9 +177,14 @@ def write_csv(rows: List[dict], path: Path) -> None:
     atomic_write(path, write)
 
 
-def write_markdown(rows: List[dict], path: Path, preset: str) -> None:
+def _row_cells(row: dict, stale: set) -> List[str]:
+    """The five SUPERB cells and overall, each marked when its score predates its task's config."""
+    cells = [_cell(row, column, task in stale) for task, column in TASK_COLUMNS.items()]
+    return cells + [_cell(row, "overall", bool(stale & set(TASK_COLUMNS)))]
+
+
+def write_markdown(rows: List[dict], path: Path, preset: str, current: Optional[Dict[str, str]] = None) -> None:
     header = ["upstream", "params (M)", "PR PER ↓", "ASR WER ↓", "KS acc ↑", "SID acc ↑", "ER acc ↑", "overall ↑"]
-    keys = ["upstream", "params_m", *TASK_COLUMNS.values(), "overall"]
     lines = [
         f"# Mini-SUPERB scores, preset `{preset}`",
         "",
@@ -149,13 +195,17 @@ def write_markdown(rows: List[dict], path: Path, preset: str) -> None:
         "| " + " | ".join(header) + " | measured on |",
         "|" + "---|" * (len(header) + 1),
     ]
+    all_stale = set()
     for row in rows:
-        cells = [str(row.get(k, "")) for k in keys]
+        stale = stale_tasks(row, current) & set(TASK_COLUMNS)
+        all_stale |= stale
+        cells = [str(row.get("upstream", "")), str(row.get("params_m", "")), *_row_cells(row, stale)]
         lines.append("| " + " | ".join(cells) + f" | {row.get('machine', '')}, {row.get('date', '')} |")
+    lines += _stale_note(preset, all_stale)
     atomic_write(path, lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
 
 
-def write_plot(rows: List[dict], path: Path, preset: str) -> None:
+def write_plot(rows: List[dict], path: Path, preset: str, current: Optional[Dict[str, str]] = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -173,8 +223,10 @@ def write_plot(rows: List[dict], path: Path, preset: str) -> None:
             value = row.get(key, "")
             value = float(value) if value not in ("", None) else np.nan
             values.append(100.0 - value if key in ERROR_RATE_COLUMNS else value)
+        stale = stale_tasks(row, current) & set(TASK_COLUMNS)
+        note = f" {STALE_MARK} {','.join(sorted(stale))}: earlier config" if stale else ""
         ax.bar(x + (i - (len(rows) - 1) / 2) * width, values, width,
-               label=f"{row['upstream']} ({row.get('params_m', '?')}M)")
+               label=f"{row['upstream']} ({row.get('params_m', '?')}M){note}")
     ax.set_xticks(x, labels)
     ax.set_ylim(0, 100)
     ax.set_ylabel("score (higher is better)")
@@ -188,12 +240,13 @@ def write_plot(rows: List[dict], path: Path, preset: str) -> None:
     plt.close(fig)
 
 
-def _wer_cer(row: dict, wer_column: str, cer_column: Optional[str]) -> str:
+def _wer_cer(row: dict, wer_column: str, cer_column: Optional[str], stale: bool = False) -> str:
     wer, cer = row.get(wer_column, ""), row.get(cer_column, "") if cer_column else ""
-    return f"{wer} / {cer}" if wer != "" and cer != "" else str(wer)
+    text = f"{wer} / {cer}" if wer != "" and cer != "" else str(wer)
+    return text + STALE_MARK if stale and text != "" else text
 
 
-def write_low_resource(rows: List[dict], path: Path, preset: str) -> None:
+def write_low_resource(rows: List[dict], path: Path, preset: str, current: Optional[Dict[str, str]] = None) -> None:
     """ASR WER / CER with all of train-clean-100 vs a tenth of it, frozen and fine-tuned (Wang et al. 2022)."""
     settings = {"asr": "full, frozen", "asr_low": "1/10, frozen", "asr_low_ft": "1/10, fine-tuned"}
     wer_columns = {"asr": TASK_COLUMNS["asr"], **EXTRA_COLUMNS}
@@ -208,23 +261,28 @@ def write_low_resource(rows: List[dict], path: Path, preset: str) -> None:
         "| upstream | params (M) | " + " | ".join(f"WER / CER {name} ↓" for name in settings.values()) + " | measured on |",
         "|---|---|" + "---|" * len(settings) + "---|",
     ]
+    all_stale = set()
     for row in rows:
+        stale = stale_tasks(row, current) & set(settings)
+        all_stale |= stale
         cells = [str(row.get("upstream", "")), str(row.get("params_m", ""))]
         for task in settings:
-            cells.append(_wer_cer(row, wer_columns[task], CER_COLUMNS[task]))
+            cells.append(_wer_cer(row, wer_columns[task], CER_COLUMNS[task], task in stale))
         lines.append("| " + " | ".join(cells) + f" | {row.get('machine', '')}, {row.get('date', '')} |")
+    lines += _stale_note(preset, all_stale)
     atomic_write(path, lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
 
 
-#: columns a study table adds when any of its rows has them: (header, CSV column, CER column or None)
+#: columns a study table adds when any of its rows has them: (header, CSV column, CER column or None, task)
 STUDY_EXTRA_COLUMNS = [
-    ("ASR 1/10 frozen WER / CER ↓", EXTRA_COLUMNS["asr_low"], CER_COLUMNS["asr_low"]),
-    ("ASR 1/10 fine-tuned WER / CER ↓", EXTRA_COLUMNS["asr_low_ft"], CER_COLUMNS["asr_low_ft"]),
-    ("speed vs teacher (this run)", "speedup_vs_teacher", None),
+    ("ASR 1/10 frozen WER / CER ↓", EXTRA_COLUMNS["asr_low"], CER_COLUMNS["asr_low"], "asr_low"),
+    ("ASR 1/10 fine-tuned WER / CER ↓", EXTRA_COLUMNS["asr_low_ft"], CER_COLUMNS["asr_low_ft"], "asr_low_ft"),
+    ("speed vs teacher (this run)", "speedup_vs_teacher", None, None),
 ]
 
 
-def write_study_table(study, rows: List[dict], path: Path, preset: str) -> Path:
+def write_study_table(study, rows: List[dict], path: Path, preset: str,
+                      current: Optional[Dict[str, str]] = None) -> Path:
     """``results/<preset>/<study>.md``: a study's rows (``study.rows``: name -> description) from the
     score table, in the study's order. The low-resource ASR and speed columns appear when a row has them."""
     by_name = {row["upstream"]: row for row in rows}
@@ -243,26 +301,33 @@ def write_study_table(study, rows: List[dict], path: Path, preset: str) -> Path:
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
     ]
+    all_stale = set()
     for (name, description), row in zip(study.rows.items(), study_rows):
-        cells = [str(row.get("params_m", "")), str(row.get(TASK_COLUMNS["pr"], "")),
-                 _wer_cer(row, TASK_COLUMNS["asr"], CER_COLUMNS["asr"]),
-                 *(str(row.get(TASK_COLUMNS[t], "")) for t in ("ks", "sid", "er")), str(row.get("overall", "")),
-                 *(_wer_cer(row, wer, cer) for _, wer, cer in extra)]
+        stale = stale_tasks(row, current)
+        all_stale |= stale
+        superb = _row_cells(row, stale & set(TASK_COLUMNS))
+        superb[1] = _wer_cer(row, TASK_COLUMNS["asr"], CER_COLUMNS["asr"], "asr" in stale)
+        cells = [str(row.get("params_m", "")), *superb,
+                 *(_wer_cer(row, wer, cer, task in stale) for _, wer, cer, task in extra)]
         stamp = f"{row.get('machine', '')}, {row.get('date', '')}" if row else "not measured yet"
         lines.append(f"| {name} | {description} | " + " | ".join(cells) + f" | {stamp} |")
+    lines += _stale_note(preset, all_stale)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
     return path
 
 
-def write_reports(rows: List[dict], out_dir: Path, preset: str) -> Dict[str, Path]:
+def write_reports(rows: List[dict], out_dir: Path, preset: str,
+                  current: Optional[Dict[str, str]] = None) -> Dict[str, Path]:
+    """The score table as CSV, Markdown and PNG (plus the low-resource ASR table when rows have its
+    columns); ``current``: task -> digest of its config now, to mark the scores measured under another."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"csv": out_dir / "scores.csv", "md": out_dir / "scores.md", "png": out_dir / "scores.png"}
     write_csv(rows, paths["csv"])
-    write_markdown(rows, paths["md"], preset)
-    write_plot(rows, paths["png"], preset)
+    write_markdown(rows, paths["md"], preset, current)
+    write_plot(rows, paths["png"], preset, current)
     low = [row for row in rows if any(row.get(c, "") != "" for c in EXTRA_COLUMNS.values())]
     if low:
         paths["low_resource"] = out_dir / LOW_RESOURCE_FILE
-        write_low_resource(low, paths["low_resource"], preset)
+        write_low_resource(low, paths["low_resource"], preset, current)
     return paths

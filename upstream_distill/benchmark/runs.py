@@ -118,6 +118,11 @@ class TaskRun:
         return f"{self.upstream.label}/{self.task.name}" + (f"/{self.fold}" if self.fold else "")
 
     @property
+    def task_config_digest(self) -> str:
+        """The task_protocol() part of the protocol (the rest is the upstream's weights)."""
+        return self.protocol.split("+", 1)[0]
+
+    @property
     def score_file(self) -> Path:
         return self.expdir / "score.json"
 
