@@ -25,6 +25,7 @@ from tqdm import tqdm
 from ..s3prl_bridge.run_downstream import default_corpus_dir
 from ..s3prl_bridge.tasks import ALL_TASKS, ER_FOLDS, PRESETS, TASKS
 from . import report
+from .paired import write_comparison
 from .layers import layer_weight_files, upstream_layer_weights, write_layer_weights
 from .runs import REPO_ROOT, RunFailed, TaskRun, UpstreamSpec, execute, task_protocol, weights_fingerprint
 from .speed import inference_seconds
@@ -64,6 +65,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--tables-only", action="store_true",
                         help="distil and score nothing: rewrite results/<preset>/ (and the tables of --study) from "
                              "its scores.csv, e.g. a study's table while its last rows are still being distilled")
+    parser.add_argument("--compare", action="append", default=[], metavar="A,B",
+                        help="run nothing: paired significance tests of row A vs row B on the --tasks, from the "
+                             "test outputs of their finished runs, written to results/<preset>/compare_A_vs_B.md; "
+                             "repeatable")
     parser.add_argument("--drop", action="append", default=[], metavar="ROW",
                         help="remove the row ROW (and its layer-weight files) from results/<preset>/, e.g. a "
                              "student of a teacher since replaced; its runs stay in the experiment folder")
@@ -74,13 +79,19 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f"--tasks: unknown task(s) {', '.join(unknown)}; choose from {', '.join(ALL_TASKS)}")
     if not 1 <= args.er_folds <= len(ER_FOLDS):
         parser.error(f"--er-folds: must be between 1 and {len(ER_FOLDS)}")
-    if not (args.upstream or args.student or args.study or args.drop or args.tables_only):
-        parser.error("give at least one -u/--upstream, --student, --study or --drop")
+    if not (args.upstream or args.student or args.study or args.drop or args.tables_only or args.compare):
+        parser.error("give at least one -u/--upstream, --student, --study, --compare or --drop")
+    pairs = [tuple(p.strip() for p in pair.split(",")) for pair in args.compare]
+    if any(len(pair) != 2 or not all(pair) or pair[0] == pair[1] for pair in pairs):
+        parser.error("--compare: give two different rows as A,B")
+    if pairs and (args.upstream or args.student or args.study or args.drop or args.tables_only or args.distill_only):
+        parser.error("--compare runs nothing: combine it only with --tasks, --preset and the folder flags")
     if args.tables_only and (args.upstream or args.student or args.distill_only):
         parser.error("--tables-only runs nothing: combine it only with --study and --drop")
     if args.distill_only and not (args.student or args.study):
         parser.error("--distill-only: give the students to distil with --student or --study")
     args.tasks = tasks
+    args.compare = pairs
     args.upstreams = [UpstreamSpec.parse(u) for u in args.upstream]
     args.speed_reference = None if args.speed_reference == "none" else UpstreamSpec.parse(args.speed_reference)
     return args
@@ -194,9 +205,25 @@ def student_or_upstream(name: str, recipes, args, corpus: Path) -> UpstreamSpec:
     return recipe.upstream(root, args.preset)
 
 
+def compare_rows(args: argparse.Namespace) -> int:
+    """--compare A,B: paired tests from the runs' test outputs (see paired.py); runs nothing."""
+    runs_root = args.exp_root / args.preset
+    for row_a, row_b in args.compare:
+        missing = [row for row in (row_a, row_b) if not (runs_root / row).is_dir()]
+        if missing:
+            raise SystemExit(f"run_benchmark.py: error: --compare: no runs of {', '.join(missing)} in {runs_root}")
+        path = write_comparison(runs_root, row_a, row_b, args.tasks,
+                                args.results / args.preset / f"compare_{row_a}_vs_{row_b}.md", args.preset,
+                                current_protocols(args.preset))
+        LOG.info("wrote %s", path)
+    return 0
+
+
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="[%(name)s] %(message)s")
     args = parse_args(argv)
+    if args.compare:
+        return compare_rows(args)
     corpus = args.corpus or default_corpus_dir(args.preset)
     recipes = read_recipes(args.recipes) if args.student or args.study else None
     studies = [recipes.study(name) for name in args.study]

@@ -1,0 +1,107 @@
+"""Paired significance tests between two rows, on run folders laid out as s3prl's experts write them."""
+import json
+
+import numpy as np
+import pytest
+
+from upstream_distill.benchmark.paired import NotComparable, compare_task, mcnemar, paired_bootstrap
+
+
+def classification_run(folder, truth, predicted, protocol="ks0+w", stem="test"):
+    folder.mkdir(parents=True)
+    (folder / f"{stem}_truth.txt").write_text("".join(f"utt{i} {label}\n" for i, label in enumerate(truth)))
+    (folder / f"{stem}_predict.txt").write_text("".join(f"utt{i} {label}\n" for i, label in enumerate(predicted)))
+    (folder / "score.json").write_text(json.dumps({"protocol": protocol}))
+
+
+def ark_run(folder, refs, hyps, protocol="pr0+w", split="test"):
+    folder.mkdir(parents=True)
+    (folder / f"{split}-hyp.ark").write_text("".join(f"u{i} {h}\n" for i, h in enumerate(hyps)))
+    (folder / f"{split}-ref.ark").write_text("".join(f"u{i} {r}\n" for i, r in enumerate(refs)))
+    (folder / "score.json").write_text(json.dumps({"protocol": protocol}))
+
+
+def test_mcnemar_counts_only_the_discordant_items():
+    a = np.array([True] * 30 + [False] * 10 + [True] * 2)
+    b = np.array([True] * 30 + [True] * 10 + [False] * 2)
+    only_a, only_b, p = mcnemar(a, b)
+    assert (only_a, only_b) == (2, 10)
+    assert p == pytest.approx(2 * sum(__import__("math").comb(12, k) for k in range(3)) / 2 ** 12)
+    assert mcnemar(a, a)[2] == 1.0
+
+
+def test_accuracy_tasks_compare_item_by_item(tmp_path):
+    truth = ["yes", "no"] * 50
+    classification_run(tmp_path / "a" / "ks", truth, truth)  # all right
+    classification_run(tmp_path / "b" / "ks", truth, truth[:60] + ["up"] * 40)  # 40 wrong
+    result = compare_task(tmp_path, "a", "b", "ks")
+    assert (result.items, result.score_a, result.score_b) == (100, 100.0, 60.0)
+    assert "only a right: 40, only b right: 0" in result.detail and result.p_value < 1e-6
+    assert result.verdict("a", "b") == "a better"
+    classification_run(tmp_path / "c" / "ks", truth, truth[:99] + ["up"])
+    assert compare_task(tmp_path, "a", "c", "ks").verdict("a", "c").startswith("no significant difference")
+    classification_run(tmp_path / "d" / "ks", truth, truth, protocol="ks1+w")  # another KS config
+    with pytest.raises(NotComparable, match="different task configs"):
+        compare_task(tmp_path, "a", "d", "ks")
+    with pytest.raises(NotComparable, match="no finished run"):
+        compare_task(tmp_path, "a", "missing", "ks")
+
+
+def test_emotion_pools_its_five_folds(tmp_path):
+    truth = ["neu", "hap", "ang", "sad"] * 5
+    for fold in range(1, 6):
+        stem = f"test_fold{fold}"
+        classification_run(tmp_path / "a" / f"er-fold{fold}", truth, truth, "er0+w", stem)
+        classification_run(tmp_path / "b" / f"er-fold{fold}", truth, ["neu"] * 20, "er0+w", stem)
+    result = compare_task(tmp_path, "a", "b", "er")
+    assert result.items == 100 and result.score_b == 25.0 and "only a right: 75" in result.detail
+
+
+def test_error_rates_are_recomputed_from_the_arks_and_bootstrapped_by_utterance(tmp_path):
+    refs = ["a b c d"] * 40
+    ark_run(tmp_path / "a" / "pr", refs, ["a b c d"] * 30 + ["a b c x"] * 10)  # 10 substitutions / 160
+    ark_run(tmp_path / "b" / "pr", refs, ["a x c"] * 40)  # 2 edits each: 80 / 160
+    result = compare_task(tmp_path, "a", "b", "pr")
+    assert (result.score_a, result.score_b) == (6.25, 50.0)
+    low, high = [float(x) for x in result.detail.split("[")[1].rstrip("]").split(",")]
+    assert 0 < low < 50.0 - 6.25 < high and result.p_value < 0.01 and result.verdict("a", "b") == "a better"
+    same = compare_task(tmp_path, "a", "a", "pr")
+    assert same.p_value == 1.0 and same.verdict("a", "a").startswith("no significant")
+
+
+def test_the_cer_of_an_asr_run_counts_characters_and_word_separators(tmp_path):
+    ark_run(tmp_path / "a" / "asr", ["AB CD"], ["AB CE"], "asr0+w", "test-clean-noLM")
+    ark_run(tmp_path / "b" / "asr", ["AB CD"], ["AB"], "asr0+w", "test-clean-noLM")
+    wer, cer = compare_task(tmp_path, "a", "b", "asr"), compare_task(tmp_path, "a", "b", "asr", characters=True)
+    assert (wer.score_a, wer.score_b) == (50.0, 50.0)
+    # reference A B | C D | (6 units): a has 1 substitution, b misses C D | (3 deletions)
+    assert (cer.task, cer.score_a, cer.score_b) == ("asr CER", round(100 / 6, 2), 50.0)
+
+
+def test_bootstrap_interval_is_reproducible_and_centred_on_the_difference():
+    rng = np.random.default_rng(1)
+    lengths = rng.integers(5, 20, size=200)
+    a = np.stack([rng.binomial(lengths, 0.2), lengths], axis=1)
+    b = np.stack([rng.binomial(lengths, 0.3), lengths], axis=1)
+    low, high, p = paired_bootstrap(a, b)
+    delta = 100 * (b[:, 0].sum() - a[:, 0].sum()) / lengths.sum()
+    assert low < delta < high and p < 0.01 and (low, high, p) == paired_bootstrap(a, b)
+
+
+def test_compare_flag_writes_the_table_and_names_bad_rows(tmp_path):
+    from upstream_distill.benchmark.cli import main, parse_args
+
+    truth = ["yes", "no"] * 20
+    exp = tmp_path / "exp"
+    classification_run(exp / "tiny" / "a" / "ks", truth, truth)
+    classification_run(exp / "tiny" / "b" / "ks", truth, ["no"] * 40)
+    common = ["--preset", "tiny", "--exp-root", str(exp), "--results", str(tmp_path / "results")]
+    assert main(common + ["--compare", "a,b", "--tasks", "ks,sid"]) == 0
+    table = (tmp_path / "results" / "tiny" / "compare_a_vs_b.md").read_text()
+    assert "| ks (an earlier config of the task) | 40 | 100.0 % acc | 50.0 % acc |" in table
+    assert "| sid | | | | not compared: a has no finished run" in table
+    with pytest.raises(SystemExit, match="no runs of nobody"):
+        main(common + ["--compare", "a,nobody"])
+    for bad in (["--compare", "a"], ["--compare", "a,a"], ["--compare", "a,b", "-u", "fbank"]):
+        with pytest.raises(SystemExit):
+            parse_args(bad)
