@@ -117,7 +117,7 @@ def mcnemar(right_a: np.ndarray, right_b: np.ndarray) -> Tuple[int, int, float]:
     from scipy.stats import binomtest
 
     b, c = int(np.sum(right_a & ~right_b)), int(np.sum(~right_a & right_b))
-    return b, c, (binomtest(b, b + c, 0.5).pvalue if b + c else 1.0)
+    return b, c, (float(binomtest(b, b + c, 0.5).pvalue) if b + c else 1.0)
 
 
 def paired_bootstrap(counts_a: np.ndarray, counts_b: np.ndarray, samples: int = BOOTSTRAP_SAMPLES,
@@ -131,6 +131,10 @@ def paired_bootstrap(counts_a: np.ndarray, counts_b: np.ndarray, samples: int = 
     low, high = np.quantile(delta, [0.025, 0.975])
     p = min(1.0, 2.0 * min(np.mean(delta <= 0), np.mean(delta >= 0)))
     return float(low), float(high), float(p)
+
+
+def _percent_errors(counts: np.ndarray) -> float:
+    return round(100.0 * float(counts[:, 0].sum()) / float(counts[:, 1].sum()), 2)
 
 
 def compare_task(runs_root: Path, row_a: str, row_b: str, task: str, characters: bool = False) -> Comparison:
@@ -148,9 +152,9 @@ def compare_task(runs_root: Path, row_a: str, row_b: str, task: str, characters:
             raise NotComparable(f"{task}: the two runs' test utterances differ")
         a, b = np.array([counts_a[k] for k in keys]), np.array([counts_b[k] for k in keys])
         low, high, p = paired_bootstrap(a, b)
-        rate = lambda x: round(100.0 * x[:, 0].sum() / x[:, 1].sum(), 2)  # noqa: E731
         name = f"{task} CER" if characters else task
-        return Comparison(name, len(keys), rate(a), rate(b), f"Δ 95% CI [{low:+.2f}, {high:+.2f}]", p, True)
+        return Comparison(name, len(keys), _percent_errors(a), _percent_errors(b),
+                          f"Δ 95% CI [{low:+.2f}, {high:+.2f}]", p, True)
     right_a = {k: v for f in folders_a for k, v in _classification_outcomes(f, task).items()}
     right_b = {k: v for f in folders_b for k, v in _classification_outcomes(f, task).items()}
     if set(right_a) != set(right_b) or not right_a:
@@ -158,7 +162,7 @@ def compare_task(runs_root: Path, row_a: str, row_b: str, task: str, characters:
     keys = sorted(right_a)
     a, b = np.array([right_a[k] for k in keys]), np.array([right_b[k] for k in keys])
     only_a, only_b, p = mcnemar(a, b)
-    return Comparison(task, len(keys), round(100.0 * a.mean(), 2), round(100.0 * b.mean(), 2),
+    return Comparison(task, len(keys), round(100.0 * float(a.mean()), 2), round(100.0 * float(b.mean()), 2),
                       f"only {row_a} right: {only_a}, only {row_b} right: {only_b}", p, False)
 
 
