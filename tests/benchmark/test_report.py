@@ -277,3 +277,23 @@ def test_tables_only_marks_the_rows_scored_before_a_task_config_changed(tmp_path
     md = (results / "tiny" / "scores.md").read_text()
     assert "| before | 1.0 | 40.0 | 80.0 | 50.0† |" in md and "| after | 1.0 | 40.0 | 80.0 | 50.0 |" in md
     assert "earlier config of its task (ks;" in md
+
+
+def test_a_run_claimed_by_another_benchmark_command_is_not_run_twice(tmp_path, tiny_corpus, caplog):
+    from upstream_distill.benchmark.cli import main
+    from upstream_distill.benchmark.runs import TaskRun, claim
+
+    expdir = tmp_path / "exp" / "tiny" / "fbank" / "ks"
+    run = TaskRun(UpstreamSpec.parse("fbank"), ALL_TASKS["ks"], None, expdir, "p")
+    with claim(run) as first:
+        with claim(run) as second:
+            assert first and not second  # a second open of the lock (another command) is refused
+        caplog.set_level("WARNING", logger="benchmark")
+        assert main(["--preset", "tiny", "-u", "fbank", "--tasks", "ks", "--corpus", str(tiny_corpus),
+                     "--exp-root", str(tmp_path / "exp"), "--results", str(tmp_path / "results"),
+                     "--speed-reference", "none"]) == 0
+    assert "fbank/ks: being run by another benchmark command; not run here" in caplog.text
+    assert not expdir.exists()  # nothing trained into the claimed folder
+    assert report.read_rows(tmp_path / "results" / "tiny" / "scores.csv")[0]["ks_acc"] == ""
+    with claim(run) as again:
+        assert again  # released with the command that held it

@@ -27,7 +27,8 @@ from ..s3prl_bridge.tasks import ALL_TASKS, ER_FOLDS, PRESETS, TASKS
 from . import report
 from .paired import write_comparison
 from .layers import layer_weight_files, upstream_layer_weights, write_layer_weights
-from .runs import REPO_ROOT, RunFailed, TaskRun, UpstreamSpec, execute, task_protocol, weights_fingerprint
+from .runs import (REPO_ROOT, RunFailed, TaskRun, UpstreamSpec, claim, execute, task_protocol,
+                   weights_fingerprint)
 from .speed import inference_seconds
 from .students import RECIPES_FILE, distil, read_recipes
 
@@ -274,20 +275,26 @@ def main(argv=None) -> int:
     with tqdm(todo, desc="benchmark", unit="run", dynamic_ncols=True, disable=not todo) as bar:
         for run in bar:
             bar.set_postfix_str(run.name)
-            LOG.info("%s: training and scoring (logs in %s)", run.name, run.expdir)
-            try:
-                record = execute(run, args.preset, corpus)
-            except RunFailed as err:
-                LOG.error("%s FAILED: %s", run.name, err)
-                failures.append(run.name)
-                continue
+            with claim(run) as mine:
+                if not mine or run.done():  # another command is running it, or finished it meanwhile
+                    LOG.warning("%s: %s by another benchmark command; not run here", run.name,
+                                "being run" if not mine else "finished")
+                    continue
+                LOG.info("%s: training and scoring (logs in %s)", run.name, run.expdir)
+                try:
+                    record = execute(run, args.preset, corpus)
+                except RunFailed as err:
+                    LOG.error("%s FAILED: %s", run.name, err)
+                    failures.append(run.name)
+                    continue
             LOG.info("%s: %s %s = %.4g (train %.0fs, test %.0fs)", run.name, record["split"], record["metric"],
                      record["value"], record["train_seconds"], record["eval_seconds"])
 
-    rows = [collect_row(spec, runs, params[spec], args.preset, speedups.get(spec)) for spec in args.upstreams]
-    stamp = f"{rows[0]['machine']}, {rows[0]['date']}" if rows else ""
     current = current_protocols(args.preset)
     with report.table_lock(out_dir):  # two benchmark commands may finish at once: merge, never overwrite
+        # collected under the lock: a run another command finished is either read here or written after
+        rows = [collect_row(spec, runs, params[spec], args.preset, speedups.get(spec)) for spec in args.upstreams]
+        stamp = f"{rows[0]['machine']}, {rows[0]['date']}" if rows else ""
         rows = report.merge_rows(report.read_rows(table), rows, measured=args.tasks)
         rows = [with_recorded_protocols(row, args.exp_root / args.preset) for row in rows
                 if row["upstream"] not in args.drop]

@@ -15,6 +15,7 @@ old checkpoint with the config stored inside it).
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -23,9 +24,10 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import torch
 
@@ -189,6 +191,22 @@ def scoring_checkpoint(run: TaskRun) -> Path:
     if not states:
         raise RunFailed(f"training wrote no checkpoint in {run.expdir}; see {run.expdir / 'train.log'}")
     return states[-1]
+
+
+@contextmanager
+def claim(run: TaskRun) -> Iterator[bool]:
+    """Holds a non-blocking exclusive lock on the run (a file beside its folder, which a protocol change
+    may move aside) and yields True, or yields False when another benchmark command holds it: two
+    commands on the same run would train two probes into one folder, each overwriting the other's
+    checkpoints."""
+    run.expdir.parent.mkdir(parents=True, exist_ok=True)
+    with open(run.expdir.parent / f".{run.expdir.name}.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
 
 
 def execute(run: TaskRun, preset: str, corpus: Path) -> dict:
