@@ -166,6 +166,13 @@ def compare_task(runs_root: Path, row_a: str, row_b: str, task: str, characters:
                       f"only {row_a} right: {only_a}, only {row_b} right: {only_b}", p, False)
 
 
+def _p_text(result: Comparison) -> str:
+    # a bootstrap in which no resample flips the sign only bounds p by its resolution
+    if result.error_rate and result.p_value == 0.0:
+        return f"< {2 / BOOTSTRAP_SAMPLES:.3g}"
+    return f"{result.p_value:.3g}"
+
+
 def write_comparison(runs_root: Path, row_a: str, row_b: str, tasks: List[str], path: Path, preset: str,
                      current: Optional[Dict[str, str]] = None) -> Path:
     """results/<preset>/compare_A_vs_B.md: one line per task; a task that cannot be compared says why."""
@@ -193,7 +200,7 @@ def write_comparison(runs_root: Path, row_a: str, row_b: str, tasks: List[str], 
             old = " (an earlier config of the task)" if current and task in current and \
                 _config_digest(_task_folders(runs_root, row_a, task)[0]) != current[task] else ""
             lines.append(f"| {result.task}{old} | {result.items} | {result.score_a} {unit} | {result.score_b} {unit} | "
-                         f"{result.detail} | {result.p_value:.3g} | {result.verdict(row_a, row_b)} |")
+                         f"{result.detail} | {_p_text(result)} | {result.verdict(row_a, row_b)} |")
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
     return path
