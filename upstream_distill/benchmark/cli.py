@@ -14,7 +14,6 @@ command exit non-zero; the other runs still go ahead and the tables show what fi
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
@@ -27,8 +26,8 @@ from ..s3prl_bridge.tasks import ALL_TASKS, ER_FOLDS, PRESETS, TASKS
 from . import report
 from .paired import write_comparison
 from .layers import layer_weight_files, upstream_layer_weights, write_layer_weights
-from .runs import (REPO_ROOT, RunFailed, TaskRun, UpstreamSpec, claim, execute, task_protocol,
-                   weights_fingerprint)
+from .runs import (REPO_ROOT, RunFailed, TaskRun, UpstreamSpec, claim, execute, recorded_config_digest,
+                   task_protocol, weights_fingerprint)
 from .speed import inference_seconds
 from .students import RECIPES_FILE, distil, read_recipes
 
@@ -190,7 +189,7 @@ def with_recorded_protocols(row: dict, runs_root: Path) -> dict:
         digests = set()
         for folder in [runs_root / row["upstream"] / task, *sorted((runs_root / row["upstream"]).glob(f"{task}-fold*"))]:
             if (folder / "score.json").is_file():
-                digests.add(str(json.loads((folder / "score.json").read_text()).get("protocol", "")).split("+")[0])
+                digests.add(recorded_config_digest(folder))
         if len(digests) == 1 and "" not in digests:
             recorded[task] = digests.pop()
     return dict(row, **{report.PROTOCOL_COLUMN: report.format_protocols(recorded)}) if recorded else row

@@ -19,7 +19,6 @@ hypothesis may hold, so the two can differ in the second decimal.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -28,6 +27,7 @@ import numpy as np
 
 from ..s3prl_bridge.tasks import ALL_TASKS, ER_FOLDS
 from .report import atomic_write
+from .runs import recorded_config_digest
 
 BOOTSTRAP_SAMPLES = 2000
 SIGNIFICANCE = 0.05
@@ -85,10 +85,6 @@ def _task_folders(runs_root: Path, row: str, task: str) -> List[Path]:
     return folders
 
 
-def _config_digest(folder: Path) -> str:
-    return str(json.loads((folder / "score.json").read_text()).get("protocol", "")).split("+")[0]
-
-
 def _classification_outcomes(folder: Path, task: str) -> Dict[str, bool]:
     fold = folder.name.split("-", 1)[1] if task == "er" else None
     stem = f"test_{fold}" if fold else "test"
@@ -140,7 +136,7 @@ def _percent_errors(counts: np.ndarray) -> float:
 def compare_task(runs_root: Path, row_a: str, row_b: str, task: str, characters: bool = False) -> Comparison:
     """The paired test of one task; ``characters``: an ASR task's CER instead of its WER."""
     folders_a, folders_b = _task_folders(runs_root, row_a, task), _task_folders(runs_root, row_b, task)
-    digests = {_config_digest(f) for f in folders_a + folders_b}
+    digests = {recorded_config_digest(f) for f in folders_a + folders_b}
     if len(digests) != 1:
         raise NotComparable(f"{task}: {row_a} and {row_b} were scored under different task configs "
                             f"({', '.join(sorted(digests))}); re-score the older one")
@@ -198,7 +194,7 @@ def write_comparison(runs_root: Path, row_a: str, row_b: str, tasks: List[str], 
                 break
             unit = "% acc" if not result.error_rate else ("% CER" if characters else "% WER" if wer_task else "% PER")
             old = " (an earlier config of the task)" if current and task in current and \
-                _config_digest(_task_folders(runs_root, row_a, task)[0]) != current[task] else ""
+                recorded_config_digest(_task_folders(runs_root, row_a, task)[0]) != current[task] else ""
             lines.append(f"| {result.task}{old} | {result.items} | {result.score_a} {unit} | {result.score_b} {unit} | "
                          f"{result.detail} | {_p_text(result)} | {result.verdict(row_a, row_b)} |")
     path.parent.mkdir(parents=True, exist_ok=True)

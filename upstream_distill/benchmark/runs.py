@@ -67,6 +67,12 @@ def weights_fingerprint(model) -> str:
     return digest.hexdigest()[:12]
 
 
+def recorded_config_digest(run_folder: Path) -> str:
+    """The task-config part of the protocol a finished run's score.json was measured under ('' if none)."""
+    record = json.loads((run_folder / "score.json").read_text())
+    return str(record.get("protocol", "")).split("+", 1)[0]
+
+
 class RunFailed(RuntimeError):
     """A task run's subprocess failed or printed no score; the message names its log."""
 
