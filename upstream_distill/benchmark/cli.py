@@ -27,7 +27,7 @@ from . import report
 from .paired import write_comparison
 from .layers import layer_weight_files, upstream_layer_weights, write_layer_weights
 from .runs import (REPO_ROOT, RunFailed, TaskRun, UpstreamSpec, claim, execute, recorded_config_digest,
-                   task_protocol, weights_fingerprint)
+                   run_folder, task_protocol, task_run_folders, weights_fingerprint)
 from .speed import inference_seconds
 from .students import RECIPES_FILE, distil, read_recipes
 
@@ -106,7 +106,7 @@ def plan_runs(upstreams: List[UpstreamSpec], tasks: List[str], er_folds: int, ex
         for name in tasks:
             folds = ER_FOLDS[:er_folds] if name == "er" else (None,)
             for fold in folds:
-                expdir = exp_root / spec.label / (name if fold is None else f"{name}-{fold}")
+                expdir = run_folder(exp_root, spec.label, name, fold)
                 protocol = f"{protocols[name]}+{fingerprints[spec]}"
                 runs.append(TaskRun(spec, ALL_TASKS[name], fold, expdir, protocol))
     return runs
@@ -187,7 +187,7 @@ def with_recorded_protocols(row: dict, runs_root: Path) -> dict:
         if task in recorded or row.get(column, "") == "":
             continue
         digests = set()
-        for folder in [runs_root / row["upstream"] / task, *sorted((runs_root / row["upstream"]).glob(f"{task}-fold*"))]:
+        for folder in task_run_folders(runs_root, row["upstream"], task):
             if (folder / "score.json").is_file():
                 digests.add(recorded_config_digest(folder))
         if len(digests) == 1 and "" not in digests:

@@ -25,9 +25,9 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from ..s3prl_bridge.tasks import ALL_TASKS, ER_FOLDS
+from ..s3prl_bridge.tasks import ALL_TASKS
 from .report import atomic_write
-from .runs import recorded_config_digest
+from .runs import recorded_config_digest, task_run_folders
 
 BOOTSTRAP_SAMPLES = 2000
 SIGNIFICANCE = 0.05
@@ -78,7 +78,7 @@ def _read_ark(path: Path) -> Dict[str, List[str]]:
 
 
 def _task_folders(runs_root: Path, row: str, task: str) -> List[Path]:
-    folders = [runs_root / row / f"{task}-{fold}" for fold in ER_FOLDS] if task == "er" else [runs_root / row / task]
+    folders = task_run_folders(runs_root, row, task)
     missing = [f for f in folders if not (f / "score.json").is_file()]
     if missing:
         raise NotComparable(f"{task}: {row} has no finished run in {missing[0]}")

@@ -31,7 +31,7 @@ from typing import Iterator, Optional
 
 import torch
 
-from ..s3prl_bridge.tasks import Task, default_config
+from ..s3prl_bridge.tasks import ER_FOLDS, Task, default_config
 from .report import atomic_write
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -65,6 +65,16 @@ def weights_fingerprint(model) -> str:
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()[:12]
+
+
+def run_folder(runs_root: Path, label: str, task: str, fold: Optional[str] = None) -> Path:
+    """Where a run keeps its s3prl experiment: runs_root/<row>/<task>[-<fold>]."""
+    return runs_root / label / (task if fold is None else f"{task}-{fold}")
+
+
+def task_run_folders(runs_root: Path, label: str, task: str) -> list:
+    """Every run folder of a row's task: one, or ER's five folds."""
+    return [run_folder(runs_root, label, task, fold) for fold in (ER_FOLDS if task == "er" else (None,))]
 
 
 def recorded_config_digest(run_folder: Path) -> str:
