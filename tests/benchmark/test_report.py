@@ -297,3 +297,19 @@ def test_a_run_claimed_by_another_benchmark_command_is_not_run_twice(tmp_path, t
     assert report.read_rows(tmp_path / "results" / "tiny" / "scores.csv")[0]["ks_acc"] == ""
     with claim(run) as again:
         assert again  # released with the command that held it
+
+
+def test_layer_weights_of_a_partial_run_keep_the_other_tasks_rows(tmp_path):
+    import csv
+
+    from upstream_distill.benchmark.layers import layer_weight_files, write_layer_weights
+
+    write_layer_weights("x", {"pr": [0.5, 0.5], "ks": [0.25, 0.75]}, tmp_path, "mini", "machine, day 1")
+    write_layer_weights("x", {"ks": [0.75, 0.25]}, tmp_path, "mini", "machine, day 2")  # --tasks ks
+    with open(layer_weight_files("x", tmp_path)[0], newline="") as handle:
+        rows = {row["task"]: row for row in csv.DictReader(handle)}
+    assert rows["pr"]["h0"] == "0.5000" and rows["pr"]["measured_on"] == "machine, day 1"
+    assert rows["ks"]["h0"] == "0.7500" and rows["ks"]["measured_on"] == "machine, day 2"
+    write_layer_weights("x", {"ks": [0.1, 0.2, 0.7]}, tmp_path, "mini", "day 3")  # another network: no mixing
+    with open(layer_weight_files("x", tmp_path)[0], newline="") as handle:
+        assert [row["task"] for row in csv.DictReader(handle)] == ["ks"]

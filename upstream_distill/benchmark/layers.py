@@ -46,9 +46,20 @@ def layer_weight_files(label: str, out_dir: Path) -> Tuple[Path, Path]:
     return out_dir / f"layer_weights_{safe}.csv", out_dir / f"layer_weights_{safe}.png"
 
 
+def _earlier_rows(csv_path: Path, layers: int, preset: str) -> Dict[str, Tuple[List[float], str]]:
+    """task -> (weights, measured_on) already in the file, for the same preset and layer count."""
+    if not csv_path.is_file():
+        return {}
+    with open(csv_path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    return {row["task"]: ([float(row[f"h{i}"]) for i in range(layers)], row["measured_on"]) for row in rows
+            if row.get("preset") == preset and f"h{layers - 1}" in row and f"h{layers}" not in row}
+
+
 def write_layer_weights(label: str, weights: Dict[str, List[float]], out_dir: Path, preset: str,
                         stamp: str) -> List[Path]:
-    """``layer_weights_<label>.csv`` and a heatmap ``.png`` (tasks x hidden states)."""
+    """``layer_weights_<label>.csv`` and a heatmap ``.png`` (tasks x hidden states). The tasks this run
+    did not measure keep their earlier rows (a run of --tasks ks,sid must not erase PR's), as in scores.csv."""
     if not weights:
         return []
     import matplotlib
@@ -56,14 +67,17 @@ def write_layer_weights(label: str, weights: Dict[str, List[float]], out_dir: Pa
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    tasks = list(weights)
     layers = len(next(iter(weights.values())))
     csv_path, png_path = layer_weight_files(label, out_dir)
+    rows = {**_earlier_rows(csv_path, layers, preset), **{task: (w, stamp) for task, w in weights.items()}}
+    weights = {task: w for task, (w, _) in rows.items()}
+    tasks = list(weights)
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(csv_path, "w", newline="", encoding="utf-8") as handle:  # each row says where and when
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["task", *(f"h{i}" for i in range(layers)), "preset", "measured_on"])
-        writer.writerows([task, *(f"{w:.4f}" for w in weights[task]), preset, stamp] for task in tasks)
+        writer.writerows([task, *(f"{w:.4f}" for w in task_weights), preset, when]
+                         for task, (task_weights, when) in rows.items())
 
     fig, ax = plt.subplots(figsize=(1.2 + 0.7 * layers, 0.8 + 0.5 * len(tasks)))
     image = ax.imshow([weights[t] for t in tasks], cmap="viridis", aspect="auto", vmin=0)
@@ -73,7 +87,8 @@ def write_layer_weights(label: str, weights: Dict[str, List[float]], out_dir: Pa
         for column, value in enumerate(weights[task]):
             ax.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=7,
                     color="white" if value < 0.6 * max(weights[task]) else "black")
-    ax.set_title(f"{label}: featurizer layer weights per task (preset {preset})\n{stamp}", fontsize=8)
+    stamps = "; ".join(sorted({when for _, when in rows.values()}))
+    ax.set_title(f"{label}: featurizer layer weights per task (preset {preset})\n{stamps}", fontsize=8)
     fig.colorbar(image, ax=ax, fraction=0.03)
     fig.tight_layout()
     tmp = png_path.with_name(png_path.name + ".tmp")
