@@ -100,6 +100,7 @@ def test_compare_flag_writes_the_table_and_names_bad_rows(tmp_path):
     table = (tmp_path / "results" / "tiny" / "compare_a_vs_b.md").read_text()
     assert "| ks (an earlier config of the task) | 40 | 100.0 % acc | 50.0 % acc |" in table
     assert "| sid | | | | not compared: a has no finished run" in table
+    assert "Computed on " in table and " cores" in table  # the machine and date it was computed on
     ark_run(exp / "tiny" / "a" / "pr", ["a b"] * 30, ["a b"] * 30, "pr0+w")
     ark_run(exp / "tiny" / "b" / "pr", ["a b"] * 30, ["a"] * 30, "pr0+w")
     assert main(common + ["--compare", "a,b", "--tasks", "pr"]) == 0  # every resample favours a: p is a bound

@@ -20,13 +20,14 @@ hypothesis may hold, so the two can differ in the second decimal.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
 from ..s3prl_bridge.tasks import ALL_TASKS
-from .report import atomic_write
+from .report import atomic_write, machine_description
 from .runs import recorded_config_digest, task_run_folders
 
 BOOTSTRAP_SAMPLES = 2000
@@ -180,6 +181,8 @@ def write_comparison(runs_root: Path, row_a: str, row_b: str, tasks: List[str], 
         "items one upstream got right and the other wrong (ER: the five folds pooled). Error rates: paired "
         f"bootstrap over test utterances ({BOOTSTRAP_SAMPLES} resamples), Δ = {row_b}'s rate − {row_a}'s "
         f"(positive: {row_a} makes fewer errors). Significant: p < {SIGNIFICANCE}, one test per task, uncorrected.",
+        f"Computed on {machine_description()}, {date.today().isoformat()}, from the runs in exp/benchmark/ "
+        "(the machine and date each was scored on: the score tables).",
         "",
         f"| task | test items | {row_a} | {row_b} | paired detail | p | verdict |",
         "|---|---|---|---|---|---|---|",
