@@ -110,6 +110,23 @@ students:
     assert (expdir / "upstream.pt").read_bytes() != first_export  # distilled again from the new teacher
 
 
+@pytest.mark.slow
+def test_a_recipe_seed_reaches_run_pretrain_and_changes_the_student(tiny_corpus, tmp_path):
+    steps = "config.runner.total_steps=2,,config.runner.save_step=2"
+    (tmp_path / "students.yaml").write_text(f"""
+students:
+  default_seed: {{method: distilhubert, override: "{steps}"}}
+  seed_7: {{method: distilhubert, override: "{steps}", seed: 7}}
+""")
+    proc = benchmark(tmp_path, tiny_corpus, "--student", "default_seed", "--student", "seed_7", "--distill-only")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = tmp_path / "exp" / "students" / "tiny"
+    seeded = torch.load(runs / "seed_7" / "states-2.ckpt", map_location="cpu", weights_only=True)
+    default = torch.load(runs / "default_seed" / "states-2.ckpt", map_location="cpu", weights_only=True)
+    assert seeded["config"]["seed"] == 7 and default["config"]["seed"] != 7
+    assert (runs / "seed_7" / "upstream.pt").read_bytes() != (runs / "default_seed" / "upstream.pt").read_bytes()
+
+
 def test_distill_only_needs_students(tmp_path):
     (tmp_path / "students.yaml").write_text(RECIPES)
     proc = benchmark(tmp_path, tmp_path / "no_corpus", "-u", "fbank", "--distill-only")

@@ -37,6 +37,7 @@ class StudentRecipe:
     config: Optional[str] = None
     override: Optional[str] = None
     cache_teacher: bool = True  # false for objectives that need attention maps or unit logits
+    seed: Optional[int] = None  # run_pretrain.py --seed; a second seed of a recipe measures distillation noise
 
     def expdir(self, exp_root: Path, preset: str) -> Path:
         return exp_root / preset / self.name
@@ -51,6 +52,8 @@ class StudentRecipe:
             overrides.insert(0, f"config.model.teacher.cache_dir='{expdir.parent / 'teacher_cache'}'")
         if self.config:
             cmd += ["-g", str(REPO_ROOT / self.config)]
+        if self.seed is not None:
+            cmd += ["--seed", str(int(self.seed))]
         if overrides:
             cmd += ["-o", ",,".join(overrides)]
         return cmd
