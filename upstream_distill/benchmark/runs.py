@@ -27,7 +27,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, List, Optional
 
 import torch
 
@@ -72,7 +72,7 @@ def run_folder(runs_root: Path, label: str, task: str, fold: Optional[str] = Non
     return runs_root / label / (task if fold is None else f"{task}-{fold}")
 
 
-def task_run_folders(runs_root: Path, label: str, task: str) -> list:
+def task_run_folders(runs_root: Path, label: str, task: str) -> List[Path]:
     """Every run folder of a row's task: one, or ER's five folds."""
     return [run_folder(runs_root, label, task, fold) for fold in (ER_FOLDS if task == "er" else (None,))]
 

@@ -53,7 +53,7 @@ class StudentRecipe:
         if self.config:
             cmd += ["-g", str(REPO_ROOT / self.config)]
         if self.seed is not None:
-            cmd += ["--seed", str(int(self.seed))]
+            cmd += ["--seed", str(self.seed)]
         if overrides:
             cmd += ["-o", ",,".join(overrides)]
         return cmd
@@ -104,6 +104,9 @@ def read_recipes(path: Path = RECIPES_FILE) -> Recipes:
         if not (REPO_ROOT / "pretrain" / recipe.method / "pretrain_expert.py").is_file():
             raise SystemExit(f"run_benchmark.py: error: {path}: student {recipe.name}: no method "
                              f"pretrain/{recipe.method}/")
+        if recipe.seed is not None and (isinstance(recipe.seed, bool) or not isinstance(recipe.seed, int)):
+            raise SystemExit(f"run_benchmark.py: error: {path}: student {recipe.name}: seed must be an integer, "
+                             f"not {recipe.seed!r}")
         if recipe.config and not (REPO_ROOT / recipe.config).is_file():
             raise SystemExit(f"run_benchmark.py: error: {path}: student {recipe.name}: config "
                              f"{recipe.config} does not exist")
