@@ -43,7 +43,7 @@ if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
   fi
 fi
 # 4. torchaudio without its exact torch pin (its pure-Python parts work with a newer torch;
-#    upstream_distill.s3prl_bridge.compat covers the compiled parts when they cannot load).
+#    upstream_distill.core.torchaudio_import imports it without its compiled parts when they cannot load).
 $VENV/bin/python -c "import importlib.metadata as m; m.version('torchaudio')" 2>/dev/null \
   || $PIP install -q --no-deps "torchaudio==$TORCHAUDIO_VERSION"
 # 5. The package and the rest of its requirements (torch/torchaudio already satisfied).

@@ -4,9 +4,8 @@ import pytest
 
 from upstream_distill.benchmark import report
 from upstream_distill.benchmark.cli import parse_args, plan_runs
-from upstream_distill.benchmark.runs import task_protocol, weights_fingerprint
+from upstream_distill.benchmark.runs import UpstreamSpec, parse_metric, task_protocol, weights_fingerprint
 from upstream_distill.s3prl_bridge.tasks import ALL_TASKS
-from upstream_distill.benchmark.runs import UpstreamSpec, parse_metric
 
 EVAL_LOG = """[Runner] - Resume from x
 test-clean:   0%|          | 0/3 [00:00<?, ?it/s]
@@ -195,8 +194,9 @@ def test_tables_only_rewrites_the_tables_and_a_study_table_from_the_score_table(
 def test_the_score_table_is_merged_under_a_lock_that_a_second_benchmark_waits_for(tmp_path):
     import subprocess
     import sys
+    from pathlib import Path
 
-    from upstream_distill.benchmark.runs import REPO_ROOT
+    REPO_ROOT = Path(__file__).resolve().parents[2]
 
     out = tmp_path / "results" / "tiny"
     report.write_reports([report.make_row("fbank", 0.0, {"pr": 50.0}, "tiny")], out, "tiny")

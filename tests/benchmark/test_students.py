@@ -82,8 +82,8 @@ def test_distill_only_distils_the_students_and_scores_nothing(tiny_corpus, tmp_p
 
 @pytest.mark.slow
 def test_a_student_of_a_replaced_teacher_is_set_aside_and_distilled_afresh(tiny_corpus, tmp_path):
+    from upstream_distill.core.paths import TINY_HUBERT_CHECKPOINT
     from upstream_distill.models import load_teacher, save_teacher
-    from upstream_distill.training.cli import TINY_HUBERT_CHECKPOINT
 
     teacher = tmp_path / "teacher.pt"
     shutil.copyfile(TINY_HUBERT_CHECKPOINT, teacher)

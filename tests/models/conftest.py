@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from upstream_distill.s3prl_bridge.compat import apply
+from upstream_distill.core.torchaudio_import import require_torchaudio
 
-apply()
+require_torchaudio()
 import transformers  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 

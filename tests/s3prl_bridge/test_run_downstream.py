@@ -11,7 +11,7 @@ from upstream_distill.s3prl_bridge.run_downstream import (
     load_task_config,
     read_config,
 )
-from upstream_distill.s3prl_bridge.tasks import ALL_TASKS, CONFIG_ROOT, TASKS, default_config, resolve_task
+from upstream_distill.s3prl_bridge.tasks import ALL_TASKS, TASKS, default_config, resolve_task
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

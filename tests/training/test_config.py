@@ -3,37 +3,14 @@ from __future__ import annotations
 
 import pytest
 
-from upstream_distill.training.cli import PRETRAIN_ROOT, build_parser, resolve_config
-from upstream_distill.training.config import (
-    TrainingConfig,
-    apply_overrides,
-    compose_config,
-    config_differences,
-    deep_merge,
-    parse_overrides,
-)
-from upstream_distill.training.errors import ConfigError
+from upstream_distill.commands.pretrain import build_parser, resolve_config
+from upstream_distill.core.errors import ConfigError
+from upstream_distill.core.paths import PRETRAIN_ROOT
+from upstream_distill.core.yaml_config import apply_overrides
+from upstream_distill.training.config import TrainingConfig, compose_config, input_file_digests
 from upstream_distill.training.optim import lr_factor
 
 HUBERT = PRETRAIN_ROOT / "hubert_teacher"
-
-
-def test_overrides_use_s3prl_syntax_and_literal_values():
-    parsed = parse_overrides("config.runner.total_steps=100,,config.optimizer.lr=1e-3,,"
-                             "config.datarc.sets=['a', 'b'],,config.datarc.libri_root=/data/x")
-    assert parsed == [(["runner", "total_steps"], 100), (["optimizer", "lr"], 1e-3),
-                      (["datarc", "sets"], ["a", "b"]), (["datarc", "libri_root"], "/data/x")]
-    config = apply_overrides({"runner": {"total_steps": 5}}, parsed[:1] + [(["model", "a", "b"], True)])
-    assert config == {"runner": {"total_steps": 100}, "model": {"a": {"b": True}}}
-    for bad in ("runner.total_steps=1", "config.runner.total_steps", "args.seed=3"):
-        with pytest.raises(ConfigError, match="-o/--override"):
-            parse_overrides(bad)
-
-
-def test_deep_merge_merges_mappings_and_replaces_the_rest():
-    base = {"a": {"x": 1, "y": [1, 2]}, "b": 2}
-    assert deep_merge(base, {"a": {"y": [3]}, "c": 4}) == {"a": {"x": 1, "y": [3]}, "b": 2, "c": 4}
-    assert base == {"a": {"x": 1, "y": [1, 2]}, "b": 2}
 
 
 def test_presets_are_deep_merged_over_the_real_settings():
@@ -77,13 +54,27 @@ def test_typed_sections_reject_unknown_and_missing_keys():
         TrainingConfig.from_dict(apply_overrides(config, [(["optimizer", "warmup_steps"], 10)]))
 
 
-def test_config_differences_name_dotted_keys():
-    assert config_differences({"a": {"b": 1, "c": 2}}, {"a": {"b": 1, "c": 3}, "d": 0}) == ["config.a.c", "config.d"]
-
-
 def test_lr_schedule_warms_up_linearly_then_decays_to_the_final_ratio():
     factors = [lr_factor(step, total_steps=10, warmup_steps=4) for step in range(10)]
     assert factors[:4] == [0.25, 0.5, 0.75, 1.0]
     assert factors[4] == 1.0 and factors[-1] == pytest.approx(1 / 6)
     assert all(a > b for a, b in zip(factors[4:], factors[5:]))
     assert lr_factor(10, 10, 4, final_ratio=0.1) == pytest.approx(0.1)
+
+
+def test_a_hugging_face_folder_is_one_input_and_caches_are_none(tmp_path):
+    model = tmp_path / "hubert"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    (model / "model.safetensors").write_bytes(b"a" * 64)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    digests = input_file_digests({"teacher": {"checkpoint": str(model), "cache_dir": str(cache)}, "steps": "3"})
+    assert set(digests) == {"model.teacher.checkpoint"}
+    (model / "model.safetensors").write_bytes(b"b" * 64)
+    assert input_file_digests({"teacher": {"checkpoint": str(model)}}) != digests
+    # a file moved between names inside the folder is another model
+    (model / "model.safetensors").rename(model / "pytorch_model.bin")
+    moved = input_file_digests({"teacher": {"checkpoint": str(model)}})
+    (model / "pytorch_model.bin").rename(model / "model.safetensors")
+    assert moved != input_file_digests({"teacher": {"checkpoint": str(model)}})

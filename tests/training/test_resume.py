@@ -9,8 +9,8 @@ import torch
 from upstream_distill.training import ConfigError, NonFiniteLossError, Runner
 from upstream_distill.training import checkpoint as checkpoint_module
 from upstream_distill.training.checkpoint import list_checkpoints, save_atomic
-from upstream_distill.training.runner import EXPORT_NAME
 from upstream_distill.training.data import BatchPlan, read_utterances
+from upstream_distill.training.runner import EXPORT_NAME
 
 from .conftest import kill_9_after_first_checkpoint, read_metrics, run_pretrain, small_config, tiny_args
 

@@ -5,11 +5,18 @@ import numpy as np
 import pytest
 import torch
 
+from upstream_distill.core.errors import ConfigError
 from upstream_distill.models import TeacherModel, save_teacher, tiny_teacher_config
 from upstream_distill.training.config import DataConfig
 from upstream_distill.training.data import read_utterances
-from upstream_distill.training.errors import ConfigError
-from upstream_distill.training.units import IGNORE_INDEX, UnitConfig, UnitTable, build_unit_table, frame_count, utterance_cmvn
+from upstream_distill.training.units import (
+    IGNORE_INDEX,
+    UnitConfig,
+    UnitTable,
+    build_unit_table,
+    frame_count,
+    utterance_cmvn,
+)
 
 
 @pytest.fixture(scope="module")

@@ -21,15 +21,26 @@ from typing import Dict, List, Optional
 
 from tqdm import tqdm
 
-from ..s3prl_bridge.run_downstream import default_corpus_dir
+from ..core.paths import STUDENT_RECIPES, default_corpus_dir, work_root
+from ..models import count_parameters
 from ..s3prl_bridge.tasks import ALL_TASKS, ER_FOLDS, PRESETS, TASKS
 from . import report
-from .paired import write_comparison
 from .layers import layer_weight_files, upstream_layer_weights, write_layer_weights
-from .runs import (REPO_ROOT, RunFailed, TaskRun, UpstreamSpec, claim, execute, recorded_config_digest,
-                   run_folder, task_protocol, task_run_folders, weights_fingerprint)
+from .paired import write_comparison
+from .runs import (
+    RunFailed,
+    TaskRun,
+    UpstreamSpec,
+    claim,
+    execute,
+    recorded_config_digest,
+    run_folder,
+    task_protocol,
+    task_run_folders,
+    weights_fingerprint,
+)
 from .speed import inference_seconds
-from .students import RECIPES_FILE, distil, read_recipes
+from .students import distil, read_recipes
 
 LOG = logging.getLogger("benchmark")
 
@@ -44,7 +55,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--study", action="append", default=[], metavar="NAME",
                         help="distil and score every row of a study in pretrain/students.yaml and write "
                              "results/<preset>/NAME.md; repeatable")
-    parser.add_argument("--recipes", type=Path, default=RECIPES_FILE,
+    parser.add_argument("--recipes", type=Path, default=STUDENT_RECIPES,
                         help="the students and studies file (default: pretrain/students.yaml)")
     parser.add_argument("--tasks", default=",".join(TASKS),
                         help=f"comma-separated tasks (default: SUPERB's {','.join(TASKS)}; also "
@@ -53,9 +64,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--er-folds", type=int, default=len(ER_FOLDS),
                         help="IEMOCAP-layout folds to run for er (SUPERB: all 5, score = their mean)")
     parser.add_argument("--corpus", type=Path, help="corpus folder (default: data/mini_superb/<preset>)")
-    parser.add_argument("--exp-root", type=Path, default=REPO_ROOT / "exp" / "benchmark",
+    parser.add_argument("--exp-root", type=Path, default=work_root() / "exp" / "benchmark",
                         help="where each task run keeps its s3prl experiment folder")
-    parser.add_argument("--results", type=Path, default=REPO_ROOT / "results", help="tables go to RESULTS/<preset>/")
+    parser.add_argument("--results", type=Path, default=work_root() / "results", help="tables go to RESULTS/<preset>/")
     parser.add_argument("--speed-reference", default="tiny_hubert", metavar="NAME[:CKPT]",
                         help="column speedup_vs_teacher = its time / each upstream's time on 10 s of audio, "
                              "measured side by side in this run ('none': no column)")
@@ -114,22 +125,15 @@ def plan_runs(upstreams: List[UpstreamSpec], tasks: List[str], er_folds: int, ex
 
 def build_upstream(spec: UpstreamSpec, flag: str = "-u/--upstream"):
     """The upstream as the harness builds it (s3prl hub entry, with -k when given)."""
-    from ..s3prl_bridge import prepare_s3prl
+    from ..s3prl_bridge.hub import UnknownUpstream
+    from ..s3prl_bridge.hub import build_upstream as build_hub_upstream
 
-    prepare_s3prl()
-    import s3prl.hub as hub
-
-    if not callable(getattr(hub, spec.name, None)):
-        raise SystemExit(f"run_benchmark.py: error: {flag}: unknown upstream {spec.name!r}")
     try:
-        return getattr(hub, spec.name)(ckpt=spec.ckpt) if spec.ckpt else getattr(hub, spec.name)()
+        return build_hub_upstream(spec.name, spec.ckpt)
+    except UnknownUpstream:
+        raise SystemExit(f"run_benchmark.py: error: {flag}: unknown upstream {spec.name!r}") from None
     except (OSError, ValueError) as err:
         raise SystemExit(f"run_benchmark.py: error: {flag} {spec.label}: {err}") from None
-
-
-def count_params(model) -> float:
-    """Millions of parameters."""
-    return sum(p.numel() for p in model.parameters()) / 1e6
 
 
 def relative_speeds(models: Dict[UpstreamSpec, object], reference: UpstreamSpec) -> Dict[UpstreamSpec, float]:
@@ -253,7 +257,7 @@ def main(argv=None) -> int:
         return 1 if failures else 0
     args.upstreams = list(dict.fromkeys(args.upstreams))
     models = {spec: build_upstream(spec) for spec in args.upstreams}
-    params = {spec: count_params(model) for spec, model in models.items()}
+    params = {spec: count_parameters(model) / 1e6 for spec, model in models.items()}  # millions, every parameter the upstream holds
     fingerprints = {spec: weights_fingerprint(model) for spec, model in models.items()}
     speedups = {}
     if args.speed_reference is not None and models:

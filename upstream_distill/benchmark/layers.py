@@ -10,7 +10,6 @@ The benchmark reads them from the checkpoint it scored and writes
 from __future__ import annotations
 
 import csv
-
 from pathlib import Path
 from typing import Dict, List, Tuple
 

@@ -31,11 +31,12 @@ from typing import Iterator, List, Optional
 
 import torch
 
+from ..core.paths import work_root
 from ..s3prl_bridge.tasks import ER_FOLDS, Task, default_config
 from .report import atomic_write
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-RUN_DOWNSTREAM = REPO_ROOT / "run_downstream.py"
+#: ``run_downstream.py`` as a module, so that it runs from a checkout and from an installed package alike
+RUN_DOWNSTREAM = ("-m", "upstream_distill.s3prl_bridge.run_downstream")
 #: Part of the protocol: s3prl's featurizer layer-normalises every hidden state before its weighted
 #: sum. Pre-LN networks (the tiny_hubert teacher, WavLM/wav2vec 2.0 Large) carry un-normalised
 #: residual streams (tiny_hubert: std ~30 in layers 1-5, ~1 after its final layer norm), post-LN
@@ -189,7 +190,7 @@ def run_logged(cmd: list, log_file: Path) -> None:
     with open(log_file, "a") as log:
         log.write(f"\n$ {' '.join(cmd)}\n")
         log.flush()
-        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
+        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=work_root(),
                               env=dict(os.environ, PYTHONUNBUFFERED="1"))
     if proc.returncode != 0:
         tail = "".join(log_file.read_text(errors="replace").splitlines(True)[-15:])
@@ -232,7 +233,7 @@ def execute(run: TaskRun, preset: str, corpus: Path) -> dict:
     run.expdir.mkdir(parents=True, exist_ok=True)
     (run.expdir / PROTOCOL_FILE).write_text(run.protocol + "\n")
     python = sys.executable
-    train_cmd = [python, str(RUN_DOWNSTREAM), "-m", "train", *run.upstream.upstream_flags(),
+    train_cmd = [python, *RUN_DOWNSTREAM, "-m", "train", *run.upstream.upstream_flags(),
                  "-d", run.task.name, "--preset", preset, "--corpus", str(corpus),
                  "-p", str(run.expdir), "-a", *FEATURIZER_FLAGS]
     if run.fold:
@@ -245,7 +246,7 @@ def execute(run: TaskRun, preset: str, corpus: Path) -> dict:
     eval_log = run.expdir / "test.log"
     eval_log.unlink(missing_ok=True)
     started = time.time()
-    run_logged([python, str(RUN_DOWNSTREAM), "-m", "evaluate", "-e", str(best),
+    run_logged([python, *RUN_DOWNSTREAM, "-m", "evaluate", "-e", str(best),
                 "-t", run.task.test_split], eval_log)
     eval_seconds = time.time() - started
     text = eval_log.read_text(errors="replace")

@@ -32,6 +32,8 @@ from typing import Callable, Dict, List, Optional
 
 import torch
 
+from upstream_distill.core.paths import PRETRAIN_ROOT
+
 __all__ = ["interleaved_medians", "inference_seconds", "main"]
 
 SAMPLE_RATE = 16000
@@ -67,24 +69,23 @@ def inference_seconds(models: Dict[str, torch.nn.Module], seconds: float = 10.0,
     return interleaved_medians({name: forward(model) for name, model in models.items()}, repeats)
 
 
-def _params(model: torch.nn.Module, skip_prefixes=("unit_head.", "heads.")) -> float:
-    return sum(p.numel() for n, p in model.named_parameters() if not n.startswith(skip_prefixes)) / 1e6
-
-
 def _print_pair(title: str, models: Dict[str, torch.nn.Module], times: Dict[str, float]) -> None:
+    from upstream_distill.models import TRAINING_ONLY_PREFIXES, count_parameters
+
+    # millions, without the training-only heads: the size of what s3prl runs
+    params = {name: count_parameters(model, TRAINING_ONLY_PREFIXES) / 1e6 for name, model in models.items()}
     names = list(models)
     reference = names[0]
     print(f"\n{title}")
     print(f"  {'model':<34} {'params':>9} {'10 s audio':>11} {'time vs ' + reference:>22}")
     for name in names:
-        print(f"  {name:<34} {_params(models[name]):>8.2f}M {times[name] * 1000:>9.0f} ms "
+        print(f"  {name:<34} {params[name]:>8.2f}M {times[name] * 1000:>9.0f} ms "
               f"{times[name] / times[reference]:>21.3f}x")
     for name in names[1:]:
-        print(f"  -> {name}: {_params(models[reference]) / _params(models[name]):.2f}x fewer parameters, "
+        print(f"  -> {name}: {params[reference] / params[name]:.2f}x fewer parameters, "
               f"{times[reference] / times[name]:.2f}x faster than {reference}")
 
 
-PRETRAIN_ROOT = Path(__file__).resolve().parents[2] / "pretrain"
 #: (label, method, model config relative to pretrain/ or None for the method's own)
 STUDENT_SHAPES = (
     ("DistilHuBERT, CNN (2 x wide)", "distilhubert", None),
@@ -124,13 +125,14 @@ def _print_frontend_ratio(times: Dict[str, float], teacher: str) -> None:
 
 def _distillation_steps(teacher_file: Path, corpus: Path, utterances: int, steps: int) -> Dict[str, float]:
     """Updates per second of the mini DistilHuBERT expert, targets on the fly vs from the disk cache."""
+    from upstream_distill.core.yaml_config import substitute
     from upstream_distill.distill import DistillationExpert
     from upstream_distill.training import DistEnv, ExpertContext
-    from upstream_distill.training.config import TrainingConfig, compose_config, substitute
+    from upstream_distill.training.config import TrainingConfig, compose_config
     from upstream_distill.training.data import BatchPlan, BatchStream, read_utterances
     from upstream_distill.training.optim import build_optimizer
 
-    folder = Path(__file__).resolve().parents[2] / "pretrain" / "distilhubert"
+    folder = PRETRAIN_ROOT / "distilhubert"
     raw = compose_config(folder / "config_runner.yaml", folder / "config_model.yaml", "mini")
     raw = substitute(raw, {"corpus": corpus, "tiny_hubert": teacher_file})
     config = TrainingConfig.from_dict(raw)
@@ -207,11 +209,9 @@ def main(argv=None) -> int:
 
 def _measure(args) -> int:
     """Sections 1-3 of the module docstring, printed as they finish."""
-    from upstream_distill.models import TeacherModel, hubert_base_config, load_teacher
-    from upstream_distill.models.student import load_student
-    from upstream_distill.s3prl_bridge.run_downstream import default_corpus_dir
-    from upstream_distill.training.cli import TINY_HUBERT_CHECKPOINT
     from upstream_distill.benchmark.report import machine_description
+    from upstream_distill.core.paths import TINY_HUBERT_CHECKPOINT, default_corpus_dir
+    from upstream_distill.models import TeacherModel, hubert_base_config, load_student, load_teacher
 
     print(f"speed benchmark on {machine_description()}, {torch.get_num_threads()} threads; "
           f"10 s of audio, median of {args.repeats}; parameters without training-only heads "

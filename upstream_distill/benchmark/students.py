@@ -19,14 +19,15 @@ from typing import Dict, List, Optional
 
 import yaml
 
+from ..core.paths import DATA_ROOT, PRETRAIN_ROOT, STUDENT_RECIPES
 from ..training.config import replaced_input_files
 from ..training.runner import EXPORT_NAME  # what run_pretrain.py leaves in the experiment folder
-from .runs import REPO_ROOT, RunFailed, UpstreamSpec, run_logged, set_aside
+from .runs import RunFailed, UpstreamSpec, run_logged, set_aside
 
 LOG = logging.getLogger("benchmark")
 
-RECIPES_FILE = REPO_ROOT / "pretrain" / "students.yaml"
-RUN_PRETRAIN = REPO_ROOT / "run_pretrain.py"
+#: ``run_pretrain.py`` as a module, so that it runs from a checkout and from an installed package alike
+RUN_PRETRAIN = ("-m", "upstream_distill.commands.pretrain")
 STUDENT_UPSTREAM = "distill_student"
 
 
@@ -43,7 +44,7 @@ class StudentRecipe:
         return exp_root / preset / self.name
 
     def pretrain_command(self, preset: str, corpus: Path, expdir: Path) -> List[str]:
-        cmd = [sys.executable, str(RUN_PRETRAIN), "-u", self.method, "--preset", preset,
+        cmd = [sys.executable, *RUN_PRETRAIN, "-u", self.method, "--preset", preset,
                "--corpus", str(corpus), "-p", str(expdir)]
         overrides = [self.override] if self.override else []
         if self.cache_teacher:
@@ -51,7 +52,7 @@ class StudentRecipe:
             cmd.append("--cache-teacher")
             overrides.insert(0, f"config.model.teacher.cache_dir='{expdir.parent / 'teacher_cache'}'")
         if self.config:
-            cmd += ["-g", str(REPO_ROOT / self.config)]
+            cmd += ["-g", str(DATA_ROOT / self.config)]
         if self.seed is not None:
             cmd += ["--seed", str(self.seed)]
         if overrides:
@@ -88,7 +89,7 @@ class Recipes:
         return self.studies[name]
 
 
-def read_recipes(path: Path = RECIPES_FILE) -> Recipes:
+def read_recipes(path: Path = STUDENT_RECIPES) -> Recipes:
     """The recipes file; a student whose method has no ``pretrain/<method>/`` is refused."""
     path = Path(path)
     if not path.is_file():
@@ -101,13 +102,13 @@ def read_recipes(path: Path = RECIPES_FILE) -> Recipes:
     except (TypeError, KeyError) as err:
         raise SystemExit(f"run_benchmark.py: error: {path}: {err}") from None
     for recipe in students.values():
-        if not (REPO_ROOT / "pretrain" / recipe.method / "pretrain_expert.py").is_file():
+        if not (PRETRAIN_ROOT / recipe.method / "pretrain_expert.py").is_file():
             raise SystemExit(f"run_benchmark.py: error: {path}: student {recipe.name}: no method "
                              f"pretrain/{recipe.method}/")
         if recipe.seed is not None and (isinstance(recipe.seed, bool) or not isinstance(recipe.seed, int)):
             raise SystemExit(f"run_benchmark.py: error: {path}: student {recipe.name}: seed must be an integer, "
                              f"not {recipe.seed!r}")
-        if recipe.config and not (REPO_ROOT / recipe.config).is_file():
+        if recipe.config and not (DATA_ROOT / recipe.config).is_file():
             raise SystemExit(f"run_benchmark.py: error: {path}: student {recipe.name}: config "
                              f"{recipe.config} does not exist")
     return Recipes(students, studies, path)

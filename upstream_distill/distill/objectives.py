@@ -24,6 +24,7 @@ from typing import Dict, FrozenSet, List, Sequence, Type, Union
 
 from torch import Tensor, nn
 
+from upstream_distill.core.errors import ConfigError
 from upstream_distill.losses.attention_map import attention_map_loss
 from upstream_distill.losses.discriminative import (
     StudentUnitProjection,
@@ -37,7 +38,6 @@ from upstream_distill.losses.temporal_gram import NORMALIZATIONS, layerwise_tgm_
 from upstream_distill.models import ModelOutput
 from upstream_distill.models.student import StudentModel
 from upstream_distill.models.teacher import TeacherModel
-from upstream_distill.training.errors import ConfigError
 
 __all__ = ["OBJECTIVES", "Objective", "TeacherNeeds", "build_objectives"]
 

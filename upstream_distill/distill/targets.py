@@ -29,10 +29,10 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from upstream_distill.core.errors import ConfigError
+from upstream_distill.core.provenance import file_digest
 from upstream_distill.models import ModelOutput, TeacherModel
 from upstream_distill.training.data import Batch, Utterance, read_audio
-from upstream_distill.training.errors import ConfigError
-from upstream_distill.training.file_digest import file_digest
 
 from .objectives import TeacherNeeds
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..s3prl_bridge.len_for_bucket import one_in, subset_name, write_length_csv
+from ..training.len_for_bucket import one_in, subset_name, write_length_csv
 from .layout import LEN_FOR_BUCKET, LIBRISPEECH, LIBRISPEECH_SPLITS, LOW_RESOURCE_ONE_IN, SAMPLE_RATE
 from .seeds import rng_for, stable_seed
 from .spec import LibriSpeechSpec

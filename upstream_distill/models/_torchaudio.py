@@ -1,15 +1,15 @@
 """torchaudio's wav2vec 2.0 building blocks, importable on every install.
 
 The CPU machines of this project carry a torchaudio wheel whose compiled
-extension cannot load; its pure-Python model code is fine.  The project's
-compat shim (which does not import s3prl) makes ``import torchaudio`` work
-there and is a no-op on a healthy install, so it must run before the first
-torchaudio import.  Every module of ``upstream_distill.models`` takes
-torchaudio's components from here.
+extension cannot load; its pure-Python model code is fine.
+:func:`~upstream_distill.core.torchaudio_import.require_torchaudio` imports
+torchaudio there without the extension (and patches nothing), so it must run
+before the first torchaudio import.  Every module of
+``upstream_distill.models`` takes torchaudio's components from here.
 """
-from upstream_distill.s3prl_bridge.compat import apply as _apply_compat
+from upstream_distill.core.torchaudio_import import require_torchaudio
 
-_apply_compat()
+require_torchaudio()
 
 from torchaudio.models.wav2vec2 import components  # noqa: E402
 from torchaudio.models.wav2vec2.utils import import_fairseq as _ta_import_fairseq  # noqa: E402

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._torchaudio import components, WavLMSelfAttention
+from ._torchaudio import WavLMSelfAttention, components
 
 __all__ = ["attention_probabilities", "gated_position_bias"]
 

@@ -33,10 +33,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from . import _torchaudio  # noqa: F401  (the compat shim must precede torchaudio)
+from upstream_distill.core.torchaudio_import import require_torchaudio
+
 from .backbone import padded_batch
 
-import torchaudio  # noqa: E402  (after the shim)
+torchaudio = require_torchaudio()
 
 __all__ = ["FbankFrontEndConfig", "FbankFrontEnd"]
 

@@ -11,7 +11,7 @@ WavLM adds ``encoder.layers.0.self_attn.relative_attention_bias`` and per layer
 ``self_attn.grep_linear`` / ``self_attn.grep_a`` (the gated bias); all have
 ``mask_emb``.  torchaudio's own mapper does the shared part; this module adds
 HuBERT's unit head and WavLM's keys, and drops only keys known to be
-irrelevant to a frozen encoder.  Nothing here unpickles: see checkpoint_import.
+irrelevant to a frozen encoder.  Nothing here unpickles: see checkpoints.
 """
 from __future__ import annotations
 

@@ -9,7 +9,11 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
-from typing import Dict, List
+from typing import Dict, List, Optional
+
+
+class UnknownUpstream(LookupError):
+    """``-u NAME`` names no upstream of s3prl's hub or of this project."""
 
 
 def project_entries() -> Dict[str, object]:
@@ -42,3 +46,19 @@ def register_upstreams() -> List[str]:
         setattr(hub, name, fn)
         added.append(name)
     return added
+
+
+def build_upstream(name: str, ckpt: Optional[str] = None):
+    """The upstream that s3prl's runner builds for ``-u NAME [-k CKPT]`` (s3prl prepared first).
+
+    UnknownUpstream for a name that is neither s3prl's nor the project's.
+    """
+    from . import prepare_s3prl
+
+    prepare_s3prl()
+    import s3prl.hub as hub
+
+    entry = getattr(hub, name, None)
+    if not callable(entry):
+        raise UnknownUpstream(f"unknown upstream {name!r}")
+    return entry(ckpt=ckpt) if ckpt else entry()

@@ -18,7 +18,6 @@ Everything s3prl's runner accepts passes through unchanged (`-m -u -k -g -d -c -
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -26,21 +25,15 @@ from typing import List, Optional
 
 import yaml
 
-from ..training.config import read_yaml, substitute
-from ..training.errors import ConfigError
-from .tasks import CONFIG_ROOT, ER_FOLDS, PRESETS, Task, default_config, resolve_task
+from upstream_distill.core.errors import ConfigError
+from upstream_distill.core.paths import DOWNSTREAM_CONFIG_ROOT, default_corpus_dir
+from upstream_distill.core.yaml_config import read_yaml, substitute
 
-CORPUS_ENV = "MINI_SUPERB_ROOT"
-DEFAULT_CORPUS_PARENT = Path(__file__).resolve().parents[2] / "data" / "mini_superb"
+from .tasks import ER_FOLDS, PRESETS, Task, default_config, resolve_task
 
 
 class UsageError(ValueError):
     """A flag or file given to the runner is wrong; the message names it."""
-
-
-def default_corpus_dir(preset: str) -> Path:
-    """Where `--preset` looks for the embedded corpus unless `--corpus` says otherwise."""
-    return Path(os.environ.get(CORPUS_ENV, DEFAULT_CORPUS_PARENT)) / preset
 
 
 def _project_parser() -> argparse.ArgumentParser:
@@ -103,7 +96,7 @@ def load_task_config(
 ) -> dict:
     """Read a task config, fill in placeholders, the ER fold and -o overrides, and check paths."""
     config = read_config(config_file)
-    replacements = {"configs": CONFIG_ROOT}
+    replacements = {"configs": DOWNSTREAM_CONFIG_ROOT}
     if corpus is not None:
         replacements["corpus"] = corpus.resolve()
     config = substitute(config, replacements)
@@ -146,6 +139,10 @@ def check_upstream(name: Optional[str]) -> None:
 def build_s3prl_argv(argv: List[str]) -> List[str]:
     """Translate this runner's command line into s3prl's (writing a resolved config if needed)."""
     ours, rest = _project_parser().parse_known_args(argv)
+    if {"-h", "--help"} & set(rest):
+        print("run_downstream.py adds to s3prl's flags: --preset {tiny,mini}, --corpus DIR, -v foldN for er "
+              "(see upstream_distill/s3prl_bridge/run_downstream.py)\n")
+        return list(argv)  # s3prl's own parser prints its usage and exits
     out = list(rest)
     for flag, value in (("-m", ours.mode), ("-u", ours.upstream), ("-e", ours.past_exp),
                         ("-p", ours.expdir), ("-n", ours.expname), ("-o", ours.override)):
@@ -228,3 +225,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     isolate_voxceleb1_cache(experiment_dir(s3prl_argv))
     sys.argv = ["run_downstream.py"] + s3prl_argv
     s3prl.run_downstream.main()
+
+
+if __name__ == "__main__":
+    main()

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
-CONFIG_ROOT = Path(__file__).resolve().parents[2] / "downstream_configs"
+from upstream_distill.core.paths import DOWNSTREAM_CONFIG_ROOT
+
 PRESETS = ("tiny", "mini")
 
 
@@ -83,5 +84,5 @@ def default_config(task: Task, preset: str | None) -> Path:
     """downstream_configs/<task>.yaml (SUPERB paper settings) or <preset>/<task>.yaml."""
     if preset is not None and preset not in PRESETS:
         raise ValueError(f"--preset: unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
-    folder = CONFIG_ROOT / preset if preset else CONFIG_ROOT
+    folder = DOWNSTREAM_CONFIG_ROOT / preset if preset else DOWNSTREAM_CONFIG_ROOT
     return folder / f"{task.config_name or task.name}.yaml"

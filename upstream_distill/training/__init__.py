@@ -9,12 +9,16 @@
     expert.py       the interface a pretrain/<method>/pretrain_expert.py implements
     runner.py       the loop: accumulation, AMP, clipping, saves, resume, NaN stop
     units.py        offline k-means frame targets (MFCC or a model layer), cached
-    cli.py          run_pretrain.py's flags (s3prl's -u -g -c -o -n -p, plus --preset)
+    len_for_bucket.py  the utterance-length CSVs s3prl buckets by (writer; data.py reads them)
+
+``run_pretrain.py``'s command line is ``upstream_distill.commands.pretrain``.
 """
+
+from upstream_distill.core.errors import ConfigError, DataError, NonFiniteLossError, TrainingError
+
 from .config import DataConfig, OptimizerConfig, RunnerConfig, TrainingConfig
 from .data import Batch, Utterance
 from .distributed import DistEnv
-from .errors import ConfigError, DataError, NonFiniteLossError, TrainingError
 from .expert import ExpertContext, PretrainExpert
 from .runner import EXPORT_NAME, Runner
 

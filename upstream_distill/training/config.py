@@ -1,4 +1,4 @@
-"""Runner configuration: YAML in, typed objects out, in one place.
+"""Runner configuration: YAML in (through :mod:`upstream_distill.core.yaml_config`), typed objects out.
 
 A run is described by two YAML files, as in s3prl's ``run_pretrain.py``:
 ``config_runner.yaml`` (keys ``runner``, ``optimizer``, ``datarc``) and
@@ -20,89 +20,34 @@ default.
 """
 from __future__ import annotations
 
-import ast
 import copy
-import re
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional
 
-import yaml
-
-from .errors import ConfigError
-from .file_digest import file_digest
+from upstream_distill.core.errors import ConfigError
+from upstream_distill.core.provenance import file_digest
+from upstream_distill.core.yaml_config import (
+    preset_names,
+    read_yaml,
+    typed_section,
+    unresolved_placeholders,
+    with_preset,
+)
 
 __all__ = [
     "DataConfig",
+    "INPUT_FILES_KEY",
+    "MODEL_KEY",
     "OptimizerConfig",
     "RunnerConfig",
     "TrainingConfig",
-    "apply_overrides",
     "compose_config",
-    "config_differences",
     "input_file_digests",
-    "deep_merge",
-    "parse_overrides",
-    "read_yaml",
-    "substitute",
+    "replaced_input_files",
 ]
 
-PRESETS_KEY = "presets"
 MODEL_KEY = "model"
-_PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
-
-
-# ---------------------------------------------------------------------------
-# dict plumbing
-
-
-INHERIT_KEY = "_inherit"
-
-
-def read_yaml(path: Path, _seen: tuple = ()) -> dict:
-    """A YAML mapping (an empty file is ``{}``); ConfigError names the file otherwise.
-
-    ``_inherit: other.yaml`` (relative to the file) names a base config that
-    this file is deep-merged over, so a variant states only what it changes.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
-    if path.resolve() in _seen:
-        raise ConfigError(f"config file {path}: '{INHERIT_KEY}' loops back to itself")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a mapping, not a {type(data).__name__}")
-    parent = data.pop(INHERIT_KEY, None)
-    if parent is not None:
-        data = deep_merge(read_yaml(path.parent / parent, _seen + (path.resolve(),)), data)
-    return data
-
-
-def deep_merge(base: Mapping, update: Mapping) -> dict:
-    """``update`` over ``base``: mappings merge key by key, anything else replaces."""
-    merged = copy.deepcopy(dict(base))
-    for key, value in update.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
-
-
-def _with_preset(data: dict, preset: Optional[str], source: Path) -> dict:
-    data = dict(data)
-    presets = data.pop(PRESETS_KEY, None) or {}
-    if not isinstance(presets, Mapping):
-        raise ConfigError(f"{source}: '{PRESETS_KEY}' must map preset names to overrides")
-    if preset is None:
-        return data
-    return deep_merge(data, presets.get(preset) or {})
 
 
 def compose_config(runner_file: Path, model_file: Path, preset: Optional[str] = None) -> dict:
@@ -113,113 +58,19 @@ def compose_config(runner_file: Path, model_file: Path, preset: Optional[str] = 
     """
     runner_data, model_data = read_yaml(runner_file), read_yaml(model_file)
     if preset is not None:
-        known = set(runner_data.get(PRESETS_KEY) or {}) | set(model_data.get(PRESETS_KEY) or {})
+        known = preset_names(runner_data) | preset_names(model_data)
         if preset not in known:
             raise ConfigError(f"--preset {preset}: neither {runner_file} nor {model_file} defines it "
                               f"(presets there: {sorted(known) or 'none'})")
-    config = _with_preset(runner_data, preset, runner_file)
+    config = with_preset(runner_data, preset, runner_file)
     if MODEL_KEY in config:
         raise ConfigError(f"{runner_file}: the key '{MODEL_KEY}' is reserved for the model config")
-    config[MODEL_KEY] = _with_preset(model_data, preset, model_file)
+    config[MODEL_KEY] = with_preset(model_data, preset, model_file)
     return config
-
-
-def parse_overrides(text: Optional[str]) -> List[Tuple[List[str], Any]]:
-    """s3prl's ``-o`` syntax: ``config.a.b=1e-3,,config.c=['x', 'y']``.
-
-    Values are Python literals (``ast.literal_eval``); anything else is a
-    plain string (``config.datarc.libri_root=/data/LibriSpeech``).
-    """
-    if not text or text.strip().lower() == "none":
-        return []
-    parsed = []
-    for option in text.split(",,"):
-        option = option.strip()
-        if not option:
-            continue
-        key, sep, raw = option.partition("=")
-        key, raw = key.strip(), raw.strip()
-        parts = key.split(".")
-        if not sep or parts[0] != "config" or len(parts) < 2 or not all(parts):
-            raise ConfigError(f"-o/--override: {option!r} is not of the form config.<key>[.<key>...]=<value>")
-        try:
-            value = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
-            value = raw
-        parsed.append((parts[1:], value))
-    return parsed
-
-
-def apply_overrides(config: dict, overrides: List[Tuple[List[str], Any]]) -> dict:
-    """A copy of ``config`` with each override set (intermediate mappings are created)."""
-    config = copy.deepcopy(config)
-    for path, value in overrides:
-        node = config
-        for i, part in enumerate(path[:-1]):
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"-o/--override: config.{'.'.join(path[:i + 1])} is a "
-                                  f"{type(child).__name__}, not a mapping")
-            node = child
-        node[path[-1]] = value
-    return config
-
-
-def substitute(node: Any, replacements: Mapping[str, Any]) -> Any:
-    """Replace ``${name}`` in every string of ``node``."""
-    if isinstance(node, dict):
-        return {k: substitute(v, replacements) for k, v in node.items()}
-    if isinstance(node, list):
-        return [substitute(v, replacements) for v in node]
-    if isinstance(node, str):
-        return _PLACEHOLDER.sub(lambda m: str(replacements.get(m.group(1), m.group(0))), node)
-    return node
-
-
-def unresolved_placeholders(node: Any, prefix: str = "config") -> List[str]:
-    """``["config.datarc.libri_root = ${corpus}/LibriSpeech", ...]``."""
-    found = []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            found += unresolved_placeholders(value, f"{prefix}.{key}")
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            found += unresolved_placeholders(value, f"{prefix}[{i}]")
-    elif isinstance(node, str) and _PLACEHOLDER.search(node):
-        found.append(f"{prefix} = {node}")
-    return found
-
-
-def config_differences(old: Any, new: Any, prefix: str = "config") -> List[str]:
-    """Dotted keys whose values differ between two full configs."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        diffs = []
-        for key in sorted(set(old) | set(new), key=str):
-            diffs += config_differences(old.get(key), new.get(key), f"{prefix}.{key}")
-        return diffs
-    return [] if old == new else [prefix]
 
 
 # ---------------------------------------------------------------------------
 # typed sections
-
-
-def _typed(cls, data: Any, section: str):
-    """Build dataclass ``cls`` from ``data``; ConfigError names unknown and missing keys."""
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"config.{section} must be a mapping, got {type(data).__name__}")
-    names = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - names)
-    required = sorted(f.name for f in fields(cls)
-                      if f.default is MISSING and f.default_factory is MISSING and f.name not in data)
-    if unknown or required:
-        problems = ([f"unknown keys {['config.%s.%s' % (section, k) for k in unknown]}"] if unknown else [])
-        problems += ([f"missing keys {['config.%s.%s' % (section, k) for k in required]}"] if required else [])
-        raise ConfigError(f"config.{section}: " + "; ".join(problems) + f" (known: {sorted(names)})")
-    try:
-        return cls(**data)
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"config.{section}: {err}") from None
 
 
 @dataclass
@@ -355,9 +206,9 @@ class TrainingConfig:
         unknown = sorted(set(config) - known)
         if unknown:
             raise ConfigError(f"unknown top-level config keys {unknown} (known: {sorted(known)})")
-        return cls(runner=_typed(RunnerConfig, config.get("runner", {}), "runner"),
-                   optimizer=_typed(OptimizerConfig, config.get("optimizer", {}), "optimizer"),
-                   datarc=_typed(DataConfig, config.get("datarc", {}), "datarc"),
+        return cls(runner=typed_section(RunnerConfig, config.get("runner", {}), "runner"),
+                   optimizer=typed_section(OptimizerConfig, config.get("optimizer", {}), "optimizer"),
+                   datarc=typed_section(DataConfig, config.get("datarc", {}), "datarc"),
                    model=dict(config.get(MODEL_KEY) or {}),
                    seed=int(config.get("seed", 0)),
                    raw=copy.deepcopy(dict(config)))

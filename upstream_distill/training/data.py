@@ -28,12 +28,13 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from upstream_distill.core.errors import DataError
+
 from .config import DataConfig
-from .errors import DataError
 
 __all__ = ["Batch", "BatchPlan", "BatchStream", "Utterance", "read_audio", "read_utterances"]
 
-LEN_FOR_BUCKET_COMMAND = ("python -m upstream_distill.s3prl_bridge.len_for_bucket -i <LibriSpeech root> "
+LEN_FOR_BUCKET_COMMAND = ("python -m upstream_distill.training.len_for_bucket -i <LibriSpeech root> "
                           "-o <bucket_dir> -s <subsets>")
 
 #: one batch entry: (utterance index, crop start, crop length), samples

@@ -30,6 +30,10 @@ from typing import Dict, Optional, Type
 import numpy as np
 import torch
 
+from upstream_distill.core.errors import ConfigError, NonFiniteLossError, TrainingError
+from upstream_distill.core.yaml_config import config_differences
+from upstream_distill.models import count_parameters
+
 from .checkpoint import (
     capture_rng,
     checkpoint_path,
@@ -40,10 +44,9 @@ from .checkpoint import (
     restore_rng,
     save_atomic,
 )
-from .config import INPUT_FILES_KEY, TrainingConfig, config_differences
+from .config import INPUT_FILES_KEY, TrainingConfig
 from .data import BatchPlan, BatchStream, read_utterances
 from .distributed import DistEnv
-from .errors import ConfigError, NonFiniteLossError, TrainingError
 from .expert import ExpertContext, PretrainExpert
 from .logger import TrainLogger
 from .optim import build_optimizer, build_scheduler
@@ -120,7 +123,7 @@ class Runner:
         plan = BatchPlan([u.length for u in utterances], cfg.datarc, cfg.seed,
                          self.dist.rank, self.dist.world_size)
         stream = BatchStream(utterances, plan, cfg.datarc.num_workers, epoch, batch)
-        n_params = sum(p.numel() for group in optimizer.param_groups for p in group["params"])
+        n_params = count_parameters(p for group in optimizer.param_groups for p in group["params"])
         log.info(f"{len(utterances)} utterances ({sum(u.length for u in utterances) / cfg.datarc.sample_rate / 3600:.2f} h) "
                  f"in {cfg.datarc.sets}; {len(plan.epoch(0))} batches per epoch; "
                  f"{n_params / 1e6:.2f}M trainable parameters; device {self.device}"

@@ -42,8 +42,11 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from upstream_distill.core.errors import ConfigError
+from upstream_distill.core.provenance import file_digest
+from upstream_distill.core.torchaudio_import import require_torchaudio
+
 from .data import Utterance, read_audio
-from .errors import ConfigError
 
 __all__ = ["IGNORE_INDEX", "UnitConfig", "UnitTable", "build_unit_table", "frame_count", "utterance_cmvn"]
 
@@ -152,9 +155,7 @@ def utterance_cmvn(feats: np.ndarray) -> np.ndarray:
 
 
 def _mfcc_features(config: UnitConfig, hop: int, window: int, sample_rate: int) -> Callable:
-    from upstream_distill.s3prl_bridge.compat import apply
-
-    apply()  # torchaudio importable on every install
+    require_torchaudio()  # importable on every install
     import torchaudio.compliance.kaldi as kaldi
     import torchaudio.functional as AF
 
@@ -194,8 +195,7 @@ def _model_features(config: UnitConfig, hop: int, window: int) -> Callable:
 def _digest(config: UnitConfig, utterances: Sequence[Utterance], hop: int, window: int, sample_rate: int) -> str:
     settings = {k: v for k, v in asdict(config).items() if k != "cache_dir"}
     if config.features == "model":
-        stat = Path(config.model_ckpt).stat()
-        settings["model_file"] = [str(Path(config.model_ckpt).resolve()), stat.st_size, stat.st_mtime_ns]
+        settings["model_file"] = file_digest(config.model_ckpt)
     blob = json.dumps([settings, hop, window, sample_rate, [(u.key, u.length) for u in utterances]])
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 

@@ -10,7 +10,7 @@ needs no ``-k``.
 """
 from __future__ import annotations
 
-from upstream_distill.training.cli import TINY_HUBERT_CHECKPOINT as CHECKPOINT
+from upstream_distill.core.paths import TINY_HUBERT_CHECKPOINT as CHECKPOINT
 from upstream_distill.upstreams.teacher.expert import UpstreamExpert as _UpstreamExpert
 
 _MAKE_IT = "make tiny-hubert"  # the three iterations, then copies the export here (see the Makefile)

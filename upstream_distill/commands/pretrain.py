@@ -33,19 +33,16 @@ from typing import List, Optional, Type
 
 import yaml
 
+from upstream_distill.core.errors import ConfigError, TrainingError
+from upstream_distill.core.paths import PRETRAIN_ROOT, TINY_HUBERT_CHECKPOINT, default_corpus_dir
+from upstream_distill.core.yaml_config import apply_overrides, parse_overrides, substitute
 from upstream_distill.mini_superb.spec import PRESETS as CORPUS_PRESETS
+from upstream_distill.training.config import INPUT_FILES_KEY, TrainingConfig, compose_config, input_file_digests
+from upstream_distill.training.expert import PretrainExpert
 
-from .config import (INPUT_FILES_KEY, TrainingConfig, apply_overrides, compose_config, input_file_digests,
-                     parse_overrides, substitute)
-from .errors import ConfigError, TrainingError
-from .expert import PretrainExpert
+__all__ = ["PRESETS", "build_parser", "load_expert_class", "main", "resolve_config"]
 
-__all__ = ["PRETRAIN_ROOT", "PRESETS", "load_expert_class", "main", "resolve_config"]
-
-PRETRAIN_ROOT = Path(__file__).resolve().parents[2] / "pretrain"
 PRESETS = tuple(CORPUS_PRESETS)  # the embedded corpus sizes: tiny, mini
-#: ``${tiny_hubert}`` in a config: the shipped teacher of the embedded default
-TINY_HUBERT_CHECKPOINT = Path(__file__).resolve().parents[1] / "upstreams" / "tiny_hubert" / "tiny_hubert.pt"
 DEFAULT_SEED = 1337
 
 
@@ -82,6 +79,8 @@ def load_expert_class(folder: Path) -> Type[PretrainExpert]:
     path = folder / "pretrain_expert.py"
     spec = importlib.util.spec_from_file_location(f"pretrain_{folder.name}_expert", path)
     module = importlib.util.module_from_spec(spec)
+    # registered first, as an import would: dataclasses resolve their (string) annotations through it
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     expert = getattr(module, "UpstreamPretrainExpert", None)
     if not (isinstance(expert, type) and issubclass(expert, PretrainExpert)):
@@ -94,7 +93,6 @@ def _corpus_root(args) -> Optional[Path]:
     if args.preset is None:
         return args.corpus.resolve() if args.corpus else None
     from upstream_distill.mini_superb import build_corpus
-    from upstream_distill.s3prl_bridge.run_downstream import default_corpus_dir
 
     corpus = (args.corpus or default_corpus_dir(args.preset)).resolve()
     build_corpus(args.preset, corpus)  # returns at once when the corpus is already there
@@ -152,8 +150,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             import torch
 
             torch.set_num_threads(args.threads)
-        from .distributed import DistEnv
-        from .runner import Runner
+        from upstream_distill.training.distributed import DistEnv
+        from upstream_distill.training.runner import Runner
 
         dist = DistEnv.from_environment()
         if dist.is_main:
@@ -168,3 +166,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"run_pretrain.py: error: {err}", file=sys.stderr)
         return 1
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -5,7 +5,7 @@ calls torchaudio functions removed in torchaudio 2.9; this one reads lengths wit
 soundfile and writes the same format: header `,file_path,length,label`, one row per
 utterance, `file_path` relative to the LibriSpeech root, sorted by length descending.
 
-    python -m upstream_distill.s3prl_bridge.len_for_bucket -i /data/LibriSpeech -o /data/len_for_bucket \
+    python -m upstream_distill.training.len_for_bucket -i /data/LibriSpeech -o /data/len_for_bucket \
         -s train-clean-100 dev-clean test-clean
 
 ``--one-in 10`` also writes ``<subset>-1in10.csv``: every 10th utterance in path order (so every

@@ -1,8 +1,8 @@
-"""The runner's user-facing errors.
+"""The user-facing errors of every command.
 
 Each names what is wrong (a flag, a config key, a file, a folder) and how to
-fix it; ``run_pretrain.py`` prints their message without a traceback.
-Anything else that escapes is a bug and keeps its traceback.
+fix it; the commands print their message without a traceback.  Anything else
+that escapes is a bug and keeps its traceback.
 """
 
 __all__ = ["TrainingError", "ConfigError", "DataError", "NonFiniteLossError"]

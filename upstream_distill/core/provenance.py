@@ -1,9 +1,9 @@
-"""What identifies a run's input file: its bytes, not its path or timestamp.
+"""File provenance: what identifies an input file is its bytes, not its path or timestamp.
 
 A teacher re-trained under the same path (same size, or copied with its mtime kept) is another
-teacher; a copy of the same teacher elsewhere is the same one. Both the run record
-(``config.input_files``, which makes a resume refuse a replaced file) and the teacher-target cache
-key use this one digest.
+teacher; a copy of the same teacher elsewhere is the same one. This is the one digest rule of the
+project: the run record (``config.input_files``, which makes a resume refuse a replaced file), the
+teacher-target cache key and the k-means unit cache key all use it.
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import soundfile
 
-from upstream_distill.s3prl_bridge.len_for_bucket import main, one_in
+from upstream_distill.training.len_for_bucket import main, one_in
 
 
 def test_lengths_are_written_longest_first_relative_to_the_root(tmp_path):

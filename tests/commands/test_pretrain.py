@@ -10,7 +10,7 @@ import torch
 
 from upstream_distill.models import load_teacher
 
-from .conftest import read_metrics, run_pretrain, tiny_args
+from ..training.conftest import read_metrics, run_pretrain, tiny_args
 
 
 @pytest.fixture(scope="module")

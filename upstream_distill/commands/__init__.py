@@ -1,0 +1,8 @@
+"""Command lines that span the library's rooms (the top floor, beside ``benchmark/``).
+
+    pretrain.py     run_pretrain.py: a method of pretrain/ through the one runner
+
+The other two entry points live with what they drive: ``run_downstream.py`` in
+``s3prl_bridge/run_downstream.py`` (s3prl's runner) and ``run_benchmark.py`` in
+``benchmark/cli.py``.
+"""
