@@ -12,29 +12,75 @@ teacher's forward has no masking argument, so a forward hook on
 expert's forward only.  The export is a float16 ``save_teacher`` file (without
 the mask embedding, which only pretraining needs).
 
-config_model.yaml: ``teacher`` (TeacherConfig fields; ``num_units`` comes
-from ``labels.num_clusters``), ``labels`` (UnitConfig), ``masked_prediction``
-(MaskedPredictionConfig), and optionally ``init_from``: a ``save_teacher``
-export of the same architecture whose weights start this run (a second
-iteration that continues the first instead of restarting; the label
-embeddings are drawn afresh because the units are new).
+config_model.yaml, read once into :class:`HubertTeacherSettings`: ``teacher``
+(TeacherConfig fields; ``num_units`` comes from ``labels.num_clusters``),
+``labels`` (UnitConfig), ``masked_prediction`` (MaskedPredictionConfig), and
+optionally ``init_from``: a ``save_teacher`` export of the same architecture
+whose weights start this run (a second iteration that continues the first
+instead of restarting; the label embeddings are drawn afresh because the
+units are new).
 """
 from __future__ import annotations
 
 import contextlib
+import os
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Mapping, Optional
 
 import torch
 from torch import nn
 
+from upstream_distill.core.errors import ConfigError
+from upstream_distill.core.yaml_config import typed_section
 from upstream_distill.losses.masked_prediction import MaskedPredictionConfig, masked_prediction_loss, span_mask
-from upstream_distill.models import TeacherConfig, TeacherModel, save_teacher
-from upstream_distill.models.checkpoint_import import read_teacher_checkpoint
-from upstream_distill.models.teacher import count_parameters
-from upstream_distill.training import ConfigError, ExpertContext, PretrainExpert
+from upstream_distill.models import (
+    UNIT_HEAD_PREFIXES,
+    TeacherConfig,
+    TeacherModel,
+    count_parameters,
+    read_teacher_checkpoint,
+    save_teacher,
+)
+from upstream_distill.training import ExpertContext, PretrainExpert
 from upstream_distill.training.units import UnitConfig, build_unit_table
 
-SECTIONS = ("teacher", "labels", "masked_prediction", "init_from")
+
+@dataclass
+class HubertTeacherSettings:
+    """The whole ``config.model`` of masked-prediction pretraining, read once.
+
+    Every section goes through :func:`typed_section`, so a misspelt key or a
+    refused value is a ConfigError naming ``config.model.<section>.<key>``.
+    """
+
+    teacher: TeacherConfig  # with num_units = labels.num_clusters
+    labels: UnitConfig
+    masked_prediction: MaskedPredictionConfig = field(default_factory=MaskedPredictionConfig)
+    init_from: Optional[str] = None  # a save_teacher export whose weights start this run
+
+    @classmethod
+    def from_dict(cls, model_config: Mapping) -> "HubertTeacherSettings":
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(model_config) - set(known))
+        if unknown:
+            raise ConfigError(f"config.model: unknown sections {unknown} (known: {known})")
+        labels = typed_section(UnitConfig, model_config.get("labels") or {}, "model.labels")
+        objective = typed_section(MaskedPredictionConfig, model_config.get("masked_prediction") or {},
+                                  "model.masked_prediction")
+        teacher = model_config.get("teacher") or {}
+        if isinstance(teacher, Mapping):  # anything else: typed_section names the key
+            # the unit head predicts the labels: one label embedding per k-means unit
+            teacher = {**teacher, "num_units": labels.num_clusters}
+        teacher = typed_section(TeacherConfig, teacher, "model.teacher")
+        if teacher.arch != "hubert" or teacher.final_dim is None:
+            raise ConfigError("config.model.teacher: masked prediction needs arch 'hubert' and a final_dim")
+        init_from = model_config.get("init_from") or None
+        if init_from is not None:
+            if not isinstance(init_from, (str, os.PathLike)):
+                raise ConfigError(f"config.model.init_from: give a save_teacher file's path, not {init_from!r}")
+            init_from = str(init_from)
+        return cls(teacher=teacher, labels=labels, masked_prediction=objective, init_from=init_from)
 
 
 @contextlib.contextmanager
@@ -55,17 +101,8 @@ class UpstreamPretrainExpert(PretrainExpert):
         super().__init__(model_config, context)
         if context.cache_teacher:
             raise ConfigError("--cache-teacher: hubert_teacher pretrains from scratch and has no teacher")
-        unknown = sorted(set(model_config) - set(SECTIONS))
-        if unknown:
-            raise ConfigError(f"config.model: unknown sections {unknown} (known: {list(SECTIONS)})")
-        try:
-            labels = UnitConfig(**model_config["labels"])
-            self.objective = MaskedPredictionConfig(**model_config.get("masked_prediction") or {})
-            config = TeacherConfig.from_dict({**model_config["teacher"], "num_units": labels.num_clusters})
-        except (KeyError, TypeError, ValueError) as err:
-            raise ConfigError(f"config.model: {err}") from None
-        if config.arch != "hubert" or config.final_dim is None:
-            raise ConfigError("config.model.teacher: masked prediction needs arch 'hubert' and a final_dim")
+        settings = HubertTeacherSettings.from_dict(model_config)
+        config, labels, self.objective = settings.teacher, settings.labels, settings.masked_prediction
         if context.data.crop_multiple % config.downsample_rate:
             raise ConfigError(f"config.datarc.crop_multiple must be a multiple of the model's frame hop "
                               f"{config.downsample_rate} so that crops keep their units aligned")
@@ -74,15 +111,15 @@ class UpstreamPretrainExpert(PretrainExpert):
         # fairseq draws label embeddings uniform in [0, 1): all in one orthant, cosines ~0.75
         # between units; near-orthogonal normal draws separate the units from the first step.
         nn.init.normal_(self.model.unit_head.label_embeddings)
-        if model_config.get("init_from"):
-            self._initialize_from(Path(model_config["init_from"]), context)
+        if settings.init_from:
+            self._initialize_from(Path(settings.init_from), context)
         self.mask_embedding = nn.Parameter(torch.empty(config.encoder_dim).uniform_())
         cache = Path(labels.cache_dir) if labels.cache_dir else context.expdir / "labels"
         with context.dist.main_first():
             self.units = build_unit_table(context.utterances, labels, config.downsample_rate,
                                           config.receptive_field, context.data.sample_rate, cache, context.log)
-        context.log(f"hubert teacher: {count_parameters(self.model) / 1e6:.2f}M parameters without the "
-                    f"unit head, {count_parameters(self.model, True) / 1e6:.2f}M with it; "
+        context.log(f"hubert teacher: {count_parameters(self.model, UNIT_HEAD_PREFIXES) / 1e6:.2f}M "
+                    f"parameters without the unit head, {count_parameters(self.model) / 1e6:.2f}M with it; "
                     f"{labels.num_clusters} units ({labels.features})")
 
     def _initialize_from(self, path: Path, context: ExpertContext) -> None:

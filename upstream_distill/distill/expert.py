@@ -18,6 +18,11 @@
   variance before the first update; they are buffers of the student, so
   checkpoints and the export carry them.
 
+Each section is read once, into :class:`DistillationSettings` (typed
+dataclasses built with :func:`~upstream_distill.core.yaml_config.typed_section`),
+before anything is loaded: a misspelt key is a ConfigError naming
+``config.model.<section>.<key>``, never a silently applied default.
+
 The expert's checkpoint holds the student, its config and the objectives'
 own parameters (never the frozen teacher, which is re-read from its file on
 resume); its export is a :func:`save_student` file that the
@@ -25,53 +30,141 @@ resume); its export is a :func:`save_student` file that the
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 import torch
 from torch import Tensor
 
-from upstream_distill.models import CheckpointError, load_teacher
-from upstream_distill.models.student import (
+from upstream_distill.core.errors import ConfigError
+from upstream_distill.core.yaml_config import typed_section
+from upstream_distill.models import (
     EXPERT_CONFIG_KEY,
     EXPERT_STUDENT_KEY,
+    UNIT_HEAD_PREFIXES,
+    CheckpointError,
+    StudentConfig,
     StudentModel,
+    count_parameters,
+    load_teacher,
     save_student,
 )
-from upstream_distill.models.student_config import StudentConfig
-from upstream_distill.models.teacher import count_parameters
-from upstream_distill.training import ConfigError, ExpertContext, PretrainExpert
+from upstream_distill.training import ExpertContext, PretrainExpert
 from upstream_distill.training.data import read_audio
 
 from .objectives import TeacherNeeds, build_objectives
 from .targets import CachedTargets, OnTheFlyTargets
 
-__all__ = ["DistillationExpert"]
+__all__ = [
+    "DistillationExpert",
+    "DistillationSettings",
+    "FbankStatistics",
+    "InitializeFromTeacher",
+    "Stages",
+    "TeacherSection",
+]
 
-SECTIONS = ("teacher", "student", "initialize_from_teacher", "objectives", "stages", "fbank_statistics")
+
+# ---------------------------------------------------------------------------
+# config_model.yaml, typed
+
+
+@dataclass
+class TeacherSection:
+    """``teacher:``: the frozen teacher's file and where ``--cache-teacher`` keeps its targets."""
+
+    checkpoint: Optional[str] = None  # required; None so that its absence gets the -o hint below
+    cache_dir: Optional[str] = None  # default: <expdir>/teacher_cache
+
+
+@dataclass
+class InitializeFromTeacher:
+    """``initialize_from_teacher:``: what the student copies from the teacher before training."""
+
+    frontend: bool = False  # the waveform CNN (DistilHuBERT)
+    layers: int = 0  # the first N transformer layers (+ projection, positional conv); same width only
+
+    def __post_init__(self):
+        # coerced as the hand parser did, so -o overrides given as strings keep working
+        self.frontend, self.layers = bool(self.frontend), int(self.layers)
+
+
+@dataclass
+class Stages:
+    """``stages:``: ``frontend_steps`` updates of front-end distillation before the other objectives."""
+
+    frontend_steps: int = 0
+
+    def __post_init__(self):
+        self.frontend_steps = int(self.frontend_steps)
+
+
+@dataclass
+class FbankStatistics:
+    """``fbank_statistics:``: how many utterances estimate an Fbank front-end's mean and variance."""
+
+    utterances: int = 500
+
+    def __post_init__(self):
+        self.utterances = int(self.utterances)
+
+
+#: the sections read by :func:`typed_section`; ``student`` and ``objectives`` have their own parsers
+_TYPED_SECTIONS = {"teacher": TeacherSection, "initialize_from_teacher": InitializeFromTeacher,
+                   "stages": Stages, "fbank_statistics": FbankStatistics}
+
+
+@dataclass
+class DistillationSettings:
+    """The whole ``config.model`` of a distillation method, read once.
+
+    ``objectives`` stays a mapping: :func:`build_objectives` types it, because
+    its checks need the student and the teacher (layer counts, unit head).
+    """
+
+    teacher: TeacherSection
+    student: StudentConfig
+    initialize_from_teacher: InitializeFromTeacher = field(default_factory=InitializeFromTeacher)
+    objectives: Dict[str, Any] = field(default_factory=dict)
+    stages: Stages = field(default_factory=Stages)
+    fbank_statistics: FbankStatistics = field(default_factory=FbankStatistics)
+
+    @classmethod
+    def from_dict(cls, model_config: Mapping) -> "DistillationSettings":
+        """ConfigError, naming the key, for an unknown section or key, a refused value, or no
+        teacher checkpoint.  An absent or empty section takes its defaults."""
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(model_config) - set(known))
+        if unknown:
+            raise ConfigError(f"config.model: unknown sections {unknown} (known: {known})")
+        sections = {name: typed_section(kind, model_config.get(name) or {}, f"model.{name}")
+                    for name, kind in _TYPED_SECTIONS.items()}
+        if not sections["teacher"].checkpoint:
+            raise ConfigError("config.model.teacher.checkpoint: give the teacher's checkpoint "
+                              "(-o \"config.model.teacher.checkpoint='/path/to/hubert_base_ls960.pt'\")")
+        try:
+            student = StudentConfig.from_dict(dict(model_config.get("student") or {}))
+        except ValueError as err:
+            raise ConfigError(f"config.model.student: {err}") from None
+        return cls(student=student, objectives=model_config.get("objectives") or {}, **sections)
+
+
+# ---------------------------------------------------------------------------
+# the expert
 
 
 class DistillationExpert(PretrainExpert):
     def __init__(self, model_config: dict, context: ExpertContext):
         super().__init__(model_config, context)
-        unknown = sorted(set(model_config) - set(SECTIONS))
-        if unknown:
-            raise ConfigError(f"config.model: unknown sections {unknown} (known: {list(SECTIONS)})")
-        teacher_section = dict(model_config.get("teacher") or {})
-        teacher_file = teacher_section.pop("checkpoint", None)
-        cache_dir = teacher_section.pop("cache_dir", None)
-        if teacher_section:
-            raise ConfigError(f"config.model.teacher: unknown keys {sorted(teacher_section)} "
-                              f"(known: checkpoint, cache_dir)")
-        if not teacher_file:
-            raise ConfigError("config.model.teacher.checkpoint: give the teacher's checkpoint "
-                              "(-o \"config.model.teacher.checkpoint='/path/to/hubert_base_ls960.pt'\")")
+        settings = DistillationSettings.from_dict(model_config)
+        teacher_file = settings.teacher.checkpoint
         try:
             self.teacher = load_teacher(teacher_file)
         except CheckpointError as err:
             raise ConfigError(f"config.model.teacher.checkpoint: {err}") from None
         try:
-            student_config = StudentConfig.from_dict(dict(model_config.get("student") or {}))
+            student_config = settings.student
             if student_config.prediction_heads != "none" and student_config.head_dim is None:
                 student_config.head_dim = self.teacher.config.encoder_dim
             self.student = StudentModel(student_config)
@@ -81,28 +174,22 @@ class DistillationExpert(PretrainExpert):
             raise ConfigError(f"the student's frame hop ({self.student.downsample_rate} samples) differs "
                               f"from the teacher's ({self.teacher.downsample_rate})")
 
-        init = dict(model_config.get("initialize_from_teacher") or {})
+        init = settings.initialize_from_teacher
         try:
-            copied = self.student.initialize_from_teacher(self.teacher, bool(init.pop("frontend", False)),
-                                                          int(init.pop("layers", 0)))
+            copied = self.student.initialize_from_teacher(self.teacher, init.frontend, init.layers)
         except ValueError as err:
             raise ConfigError(f"config.model.initialize_from_teacher: {err}") from None
-        if init:
-            raise ConfigError(f"config.model.initialize_from_teacher: unknown keys {sorted(init)} "
-                              f"(known: frontend, layers)")
 
-        self.objectives = build_objectives(model_config.get("objectives") or {}, self.student, self.teacher)
-        self.frontend_steps = self._stages(dict(model_config.get("stages") or {}))
+        self.objectives = build_objectives(settings.objectives, self.student, self.teacher)
+        self.frontend_steps = self._frontend_steps(settings.stages)
         # a stage leaves parameters without gradients, which DDP must be told about
         self.find_unused_parameters = self.frontend_steps > 0
-        statistics = dict(model_config.get("fbank_statistics") or {})
-        self.statistics_utterances = int(statistics.pop("utterances", 500))
-        if statistics:
-            raise ConfigError(f"config.model.fbank_statistics: unknown keys {sorted(statistics)} (known: utterances)")
+        self.statistics_utterances = settings.fbank_statistics.utterances
         self.needs = TeacherNeeds()
         for objective in self.objectives.values():
             self.needs = self.needs | objective.needs
         if context.cache_teacher:
+            cache_dir = settings.teacher.cache_dir
             with context.dist.main_first():
                 self.targets = CachedTargets.build(
                     Path(cache_dir) if cache_dir else context.expdir / "teacher_cache", self.teacher,
@@ -112,10 +199,10 @@ class DistillationExpert(PretrainExpert):
             self.targets = OnTheFlyTargets(self.teacher, self.needs)
         self._report(context, teacher_file, copied)
 
-    def _stages(self, stages: dict) -> int:
-        steps = int(stages.pop("frontend_steps", 0))
-        if stages:
-            raise ConfigError(f"config.model.stages: unknown keys {sorted(stages)} (known: frontend_steps)")
+    def _frontend_steps(self, stages: Stages) -> int:
+        """``stages.frontend_steps``, checked against the objectives (they need the student and teacher,
+        so this is not a check of :class:`Stages` alone)."""
+        steps = stages.frontend_steps
         has_frontend = any(o.frontend_only for o in self.objectives.values())
         if steps > 0 and not has_frontend:
             raise ConfigError("config.model.stages.frontend_steps > 0 needs the 'frontend' objective")
@@ -138,7 +225,7 @@ class DistillationExpert(PretrainExpert):
         self.context.log(f"fbank statistics: global mean/std from {len(chosen)} utterances ({frames} frames)")
 
     def _report(self, context: ExpertContext, teacher_file: str, copied) -> None:
-        teacher_params = count_parameters(self.teacher)
+        teacher_params = count_parameters(self.teacher, UNIT_HEAD_PREFIXES)
         counts = self.student.parameter_counts()
         context.log(f"teacher {teacher_file}: {self.teacher.config.arch}, "
                     f"{len(self.teacher.layers)} x {self.teacher.config.encoder_dim}, "

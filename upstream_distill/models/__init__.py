@@ -1,7 +1,24 @@
-"""The networks: teachers (HuBERT, WavLM, wav2vec 2.0), their checkpoint import, and the
-structured output every model returns (see ``outputs.ModelOutput``)."""
-from .checkpoint_import import CheckpointError, load_teacher, read_teacher_checkpoint, save_teacher
+"""The networks: teachers (HuBERT, WavLM, wav2vec 2.0) and students, their checkpoint files
+(``checkpoints.py``: both kinds, side by side; fairseq / Hugging Face conversion in
+``import_fairseq.py`` / ``import_huggingface.py``), the one parameter count
+(``parameters.py``) and the structured output every model returns (``outputs.ModelOutput``)."""
+from .checkpoints import (
+    EXPERT_CONFIG_KEY,
+    EXPERT_STUDENT_KEY,
+    CheckpointError,
+    StudentCheckpointError,
+    load_student,
+    load_teacher,
+    read_student_checkpoint,
+    read_teacher_checkpoint,
+    save_student,
+    save_teacher,
+    student_payload,
+)
 from .outputs import ModelOutput
+from .parameters import TRAINING_ONLY_PREFIXES, UNIT_HEAD_PREFIXES, count_parameters
+from .student import StudentModel
+from .student_config import StudentConfig
 from .teacher import (
     TeacherConfig,
     TeacherModel,
@@ -14,14 +31,26 @@ from .unit_head import UnitHead, unit_logits_from_projection
 
 __all__ = [
     "CheckpointError",
+    "EXPERT_CONFIG_KEY",
+    "EXPERT_STUDENT_KEY",
     "ModelOutput",
+    "StudentCheckpointError",
+    "StudentConfig",
+    "StudentModel",
+    "TRAINING_ONLY_PREFIXES",
     "TeacherConfig",
     "TeacherModel",
+    "UNIT_HEAD_PREFIXES",
     "UnitHead",
+    "count_parameters",
     "hubert_base_config",
+    "load_student",
     "load_teacher",
+    "read_student_checkpoint",
     "read_teacher_checkpoint",
+    "save_student",
     "save_teacher",
+    "student_payload",
     "tiny_teacher_config",
     "unit_logits_from_projection",
     "wav2vec2_base_config",

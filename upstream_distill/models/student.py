@@ -7,17 +7,14 @@ teacher's: index 0 is the first layer's input (front-end -> projection ->
 positional conv), index ``i`` layer ``i``'s output; ``predictions`` holds the
 heads' outputs, one per ``head_targets`` entry.
 
-Files: :func:`save_student` writes config + weights in plain types;
-:func:`load_student` reads that file or a runner checkpoint
-(``states-<step>.ckpt`` of a distillation run), so
-``run_downstream.py -u distill_student -k EXP/states-N.ckpt`` works mid-run.
+Only the network lives here; its files (:func:`save_student`,
+:func:`load_student`) are written and read in :mod:`.checkpoints`, beside
+the teacher's.
 """
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Tuple
 
-import torch
 from torch import Tensor, nn
 
 from .backbone import (
@@ -30,21 +27,14 @@ from .backbone import (
     waveform_cnn_lengths,
 )
 from .outputs import ModelOutput
+from .parameters import count_parameters
 from .student_config import StudentConfig
 from .teacher import TeacherModel
 
-__all__ = ["StudentModel", "WaveformFrontEnd", "load_student", "save_student", "StudentCheckpointError"]
+__all__ = ["StudentModel", "WaveformFrontEnd"]
 
 #: samples one output frame sees (HuBERT's 25 ms window); both front-ends keep it
 RECEPTIVE_FIELD = 400
-_NATIVE_MARKER = "upstream_distill_student"
-_NATIVE_VERSION = 1
-#: where a distillation expert keeps the student in its checkpoint_state()
-EXPERT_STUDENT_KEY, EXPERT_CONFIG_KEY = "student", "student_config"
-
-
-class StudentCheckpointError(ValueError):
-    """A student file cannot be used; the message names the file and what was expected."""
 
 
 def _scale_gradient(x: Tensor, scale: float) -> Tensor:
@@ -158,7 +148,7 @@ class StudentModel(nn.Module):
         """Parameters per part: frontend, encoder (projection + positional conv + layers), heads, total
         and ``upstream`` (what s3prl sees: without the training-only heads)."""
         def count(module):
-            return sum(p.numel() for p in module.parameters()) if module is not None else 0
+            return count_parameters(module) if module is not None else 0
         counts = {"frontend": count(self.frontend), "encoder": count(self.encoder), "heads": count(self.heads)}
         counts["upstream"] = counts["frontend"] + counts["encoder"]
         counts["total"] = counts["upstream"] + counts["heads"]
@@ -172,78 +162,3 @@ def _copy_module(source: nn.Module, target: nn.Module, what: str) -> None:
         raise ValueError(f"cannot initialise the student's {what} from the teacher's: shapes or names "
                          f"differ ({mismatched[:4] or sorted(set(source_state) ^ set(target_state))[:4]})")
     target.load_state_dict(source_state)
-
-
-# ---------------------------------------------------------------------------
-# files
-
-PathLike = Union[str, Path]
-
-
-def student_payload(model: StudentModel, dtype: Optional[torch.dtype] = None) -> dict:
-    """Config + weights in plain types; ``dtype`` (e.g. float16) shrinks shipped files."""
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    if dtype is not None:
-        state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
-    return {_NATIVE_MARKER: _NATIVE_VERSION, "config": model.config.to_dict(), "state_dict": state}
-
-
-def save_student(model: StudentModel, path: PathLike, dtype: Optional[torch.dtype] = None) -> None:
-    """Write :func:`student_payload` atomically (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(student_payload(model, dtype), tmp)
-    tmp.replace(path)
-
-
-def read_student_checkpoint(path: PathLike) -> Tuple[StudentConfig, Dict[str, Tensor]]:
-    """``(config, state dict)`` of a :func:`save_student` file or a distillation runner checkpoint."""
-    path = Path(path)
-    expected = ("a save_student file (e.g. <expdir>/upstream.pt) or a distillation run's "
-                "states-<step>.ckpt")
-    if not path.is_file():
-        raise StudentCheckpointError(f"student checkpoint {str(path)!r}: no such file; expected {expected}")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unpickling failure means "not our file"
-        raise StudentCheckpointError(f"student checkpoint {str(path)!r} cannot be read "
-                                     f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); "
-                                     f"expected {expected}") from None
-    if isinstance(payload, dict) and _NATIVE_MARKER in payload:
-        config, state = payload["config"], payload["state_dict"]
-    elif isinstance(payload, dict) and isinstance(payload.get("expert"), dict) \
-            and EXPERT_CONFIG_KEY in payload["expert"]:
-        config, state = payload["expert"][EXPERT_CONFIG_KEY], payload["expert"][EXPERT_STUDENT_KEY]
-    else:
-        keys = sorted(payload)[:8] if isinstance(payload, dict) else type(payload).__name__
-        raise StudentCheckpointError(f"student checkpoint {str(path)!r} holds no student (found {keys}); "
-                                     f"expected {expected}. A teacher checkpoint loads with "
-                                     f"-u teacher_local instead")
-    try:
-        return StudentConfig.from_dict(config), state
-    except ValueError as err:
-        raise StudentCheckpointError(f"student checkpoint {str(path)!r}: {err}") from None
-
-
-def load_student(path: PathLike, with_heads: bool = False) -> StudentModel:
-    """The student a file describes, weights loaded strictly, in eval mode.
-
-    ``with_heads=False`` drops the training-only prediction heads (the
-    upstream's view); missing or unexpected keys raise StudentCheckpointError.
-    """
-    config, state = read_student_checkpoint(path)
-    if not with_heads:
-        config.prediction_heads, config.head_targets, config.head_sources = "none", [], []
-        state = {k: v for k, v in state.items() if not k.startswith("heads.")}
-    model = StudentModel(config)
-    reference = model.state_dict()
-    missing = sorted(set(reference) - set(state))
-    unexpected = sorted(set(state) - set(reference))
-    wrong = sorted(k for k in set(state) & set(reference) if state[k].shape != reference[k].shape)
-    if missing or unexpected or wrong:
-        raise StudentCheckpointError(f"student checkpoint {str(path)!r} does not match its config: "
-                                     f"missing {missing[:6]}, unexpected {unexpected[:6]}, "
-                                     f"wrong shape {wrong[:6]}")
-    model.load_state_dict({k: v.to(reference[k].dtype) for k, v in state.items()})
-    return model.eval()

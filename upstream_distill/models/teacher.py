@@ -60,7 +60,6 @@ __all__ = [
     "wavlm_base_plus_config",
     "wav2vec2_base_config",
     "tiny_teacher_config",
-    "count_parameters",
 ]
 
 # Samples are normalised like F.layer_norm(wav, wav.shape) in fairseq/s3prl.
@@ -161,10 +160,3 @@ class TeacherModel(nn.Module):
         return ModelOutput(hidden_states=hidden_states, frame_mask=frame_mask,
                            attentions=attentions, unit_logits=unit_logits,
                            projected_features=projected)
-
-
-def count_parameters(module: nn.Module, include_unit_head: bool = False) -> int:
-    """Parameters without the unit head by default (HuBERT Base: 94.37M; with the
-    unit head 94.70M, the number usually quoted for it)."""
-    return sum(p.numel() for name, p in module.named_parameters()
-               if include_unit_head or not name.startswith("unit_head."))

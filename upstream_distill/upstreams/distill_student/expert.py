@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pad_sequence
 
-from upstream_distill.models.student import load_student
+from upstream_distill.models import load_student
 
 __all__ = ["UpstreamExpert"]
 

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pad_sequence
 
-from upstream_distill.models.checkpoint_import import load_teacher
+from upstream_distill.models import load_teacher
 
 __all__ = ["UpstreamExpert"]
 

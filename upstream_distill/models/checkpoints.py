@@ -1,16 +1,31 @@
-"""Load a teacher from whatever checkpoint the user has, offline.
+"""Every model file of the package, teachers and students side by side: written here, and read offline.
 
-Formats, detected from the path and the file's contents:
+Both kinds of file are written the same way (config + state dict in plain
+types under a format marker, loadable with ``weights_only=True``, saved
+atomically), so they are read and written here together; the network
+modules (``teacher.py``, ``student.py``) know nothing about files.
+
+Teachers (:func:`load_teacher`, :func:`read_teacher_checkpoint`,
+:func:`save_teacher`): formats are detected from the path and the file's
+contents:
 
 * a Hugging Face model folder (``config.json`` + ``model.safetensors`` or
   ``pytorch_model.bin``) of HubertModel / WavLMModel / Wav2Vec2Model, or the
-  weights file inside such a folder;
+  weights file inside such a folder (converted by ``import_huggingface.py``);
 * a fairseq ``.pt``: ``{"model": state dict, "cfg": ...}`` (cfg a dict or
   omegaconf with fields under ``cfg["model"]`` and ``cfg["task"]``; WavLM's
-  release stores a flat ``cfg``) or legacy ``{"model", "args": Namespace}``;
+  release stores a flat ``cfg``) or legacy ``{"model", "args": Namespace}``
+  (converted by ``import_fairseq.py``);
 * an s3prl-converted fairseq checkpoint (``model_weight``, ``model_cfg``,
   ``task_cfg``: what s3prl's ``hubert``/``wav2vec2`` upstreams download);
-* a file written by :func:`save_teacher` (config + state dict, plain types).
+* a file written by :func:`save_teacher`.
+
+Students (:func:`load_student`, :func:`read_student_checkpoint`,
+:func:`save_student`): a :func:`save_student` file, or a distillation run's
+``states-<step>.ckpt`` (the student sits in the runner's ``expert`` entry
+under :data:`EXPERT_CONFIG_KEY` / :data:`EXPERT_STUDENT_KEY`), so
+``run_downstream.py -u distill_student -k EXP/states-N.ckpt`` works mid-run.
+Student files are only ever loaded with ``weights_only=True``.
 
 Security: fairseq checkpoints pickle ``argparse.Namespace``, omegaconf
 configs and fairseq classes, which ``torch.load(weights_only=True)`` (the
@@ -25,7 +40,8 @@ installed.
 Loading is strict: every parameter of the model must come from the file and
 every tensor of the file must be used, except keys known to be irrelevant
 for a frozen encoder (wav2vec 2.0's quantizer, mask embeddings, task heads
-of HF models); otherwise :class:`CheckpointError` lists the keys.
+of HF models; a student's training-only heads unless asked for); otherwise
+:class:`CheckpointError` / :class:`StudentCheckpointError` lists the keys.
 """
 from __future__ import annotations
 
@@ -39,18 +55,39 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from .import_fairseq import convert_fairseq_state, detect_fairseq_arch, teacher_config_from_fairseq
 from .import_huggingface import HF_WEIGHT_FILES, is_huggingface_folder, read_huggingface_folder
+from .student import StudentModel
+from .student_config import StudentConfig
 from .teacher import TeacherModel
 from .teacher_config import TeacherConfig
 
-__all__ = ["CheckpointError", "load_teacher", "save_teacher", "read_teacher_checkpoint"]
+__all__ = [
+    "CheckpointError",
+    "EXPERT_CONFIG_KEY",
+    "EXPERT_STUDENT_KEY",
+    "StudentCheckpointError",
+    "load_student",
+    "load_teacher",
+    "read_student_checkpoint",
+    "read_teacher_checkpoint",
+    "save_student",
+    "save_teacher",
+    "student_payload",
+]
 
 _LG = logging.getLogger(__name__)
-_NATIVE_MARKER = "upstream_distill_teacher"  # value: format version
-_NATIVE_VERSION = 1
+# format markers of the files this module writes (value: format version)
+_TEACHER_MARKER, _TEACHER_VERSION = "upstream_distill_teacher", 1
+_STUDENT_MARKER, _STUDENT_VERSION = "upstream_distill_student", 1
+#: where a distillation expert keeps the student in its ``checkpoint_state()``; the
+#: expert writes and :func:`read_student_checkpoint` reads these keys, so they live here
+EXPERT_STUDENT_KEY, EXPERT_CONFIG_KEY = "student", "student_config"
+# the entry of a runner checkpoint that holds ``expert.checkpoint_state()`` (written by
+# training/runner.py, which this layer may not import)
+_RUNNER_EXPERT_KEY = "expert"
 _EXPECTED = ("a fairseq checkpoint ({'model': state dict, 'cfg' or 'args': config}) of HuBERT, "
              "wav2vec 2.0 or WavLM, an s3prl-converted one ('model_weight', 'model_cfg', "
              "'task_cfg'), a file written by save_teacher, or a Hugging Face model folder "
@@ -62,6 +99,14 @@ PathLike = Union[str, Path]
 
 class CheckpointError(ValueError):
     """A teacher checkpoint cannot be used; the message names the file and what was expected."""
+
+
+class StudentCheckpointError(ValueError):
+    """A student file cannot be used; the message names the file and what was expected."""
+
+
+# ---------------------------------------------------------------------------
+# teachers
 
 
 def load_teacher(path: PathLike, freeze: bool = True) -> TeacherModel:
@@ -113,19 +158,100 @@ def save_teacher(model: TeacherModel, path: PathLike, dtype: Optional[torch.dtyp
     ``dtype`` (e.g. ``torch.float16``) stores floating-point weights in that
     type, halving a shipped file; loading casts them back to the model's.
     """
+    _save_atomically(_native_payload(_TEACHER_MARKER, _TEACHER_VERSION, model, dtype), path)
+
+
+# ---------------------------------------------------------------------------
+# students
+
+
+def student_payload(model: StudentModel, dtype: Optional[torch.dtype] = None) -> dict:
+    """Config + weights in plain types; ``dtype`` (e.g. float16) shrinks shipped files."""
+    return _native_payload(_STUDENT_MARKER, _STUDENT_VERSION, model, dtype)
+
+
+def save_student(model: StudentModel, path: PathLike, dtype: Optional[torch.dtype] = None) -> None:
+    """Write :func:`student_payload` atomically (temp file + rename)."""
+    _save_atomically(student_payload(model, dtype), path)
+
+
+def read_student_checkpoint(path: PathLike) -> Tuple[StudentConfig, Dict[str, Tensor]]:
+    """``(config, state dict)`` of a :func:`save_student` file or a distillation runner checkpoint."""
+    path = Path(path)
+    expected = ("a save_student file (e.g. <expdir>/upstream.pt) or a distillation run's "
+                "states-<step>.ckpt")
+    if not path.is_file():
+        raise StudentCheckpointError(f"student checkpoint {str(path)!r}: no such file; expected {expected}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unpickling failure means "not our file"
+        raise StudentCheckpointError(f"student checkpoint {str(path)!r} cannot be read "
+                                     f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); "
+                                     f"expected {expected}") from None
+    if isinstance(payload, dict) and _STUDENT_MARKER in payload:
+        config, state = payload["config"], payload["state_dict"]
+    elif isinstance(payload, dict) and isinstance(payload.get(_RUNNER_EXPERT_KEY), dict) \
+            and EXPERT_CONFIG_KEY in payload[_RUNNER_EXPERT_KEY]:
+        expert = payload[_RUNNER_EXPERT_KEY]
+        config, state = expert[EXPERT_CONFIG_KEY], expert[EXPERT_STUDENT_KEY]
+    else:
+        keys = sorted(payload)[:8] if isinstance(payload, dict) else type(payload).__name__
+        raise StudentCheckpointError(f"student checkpoint {str(path)!r} holds no student (found {keys}); "
+                                     f"expected {expected}. A teacher checkpoint loads with "
+                                     f"-u teacher_local instead")
+    try:
+        return StudentConfig.from_dict(config), state
+    except ValueError as err:
+        raise StudentCheckpointError(f"student checkpoint {str(path)!r}: {err}") from None
+
+
+def load_student(path: PathLike, with_heads: bool = False) -> StudentModel:
+    """The student a file describes, weights loaded strictly, in eval mode.
+
+    ``with_heads=False`` drops the training-only prediction heads (the
+    upstream's view); missing or unexpected keys raise StudentCheckpointError.
+    """
+    config, state = read_student_checkpoint(path)
+    if not with_heads:
+        config.prediction_heads, config.head_targets, config.head_sources = "none", [], []
+        state = {k: v for k, v in state.items() if not k.startswith("heads.")}
+    model = StudentModel(config)
+    reference = model.state_dict()
+    missing = sorted(set(reference) - set(state))
+    unexpected = sorted(set(state) - set(reference))
+    wrong = sorted(k for k in set(state) & set(reference) if state[k].shape != reference[k].shape)
+    if missing or unexpected or wrong:
+        raise StudentCheckpointError(f"student checkpoint {str(path)!r} does not match its config: "
+                                     f"missing {missing[:6]}, unexpected {unexpected[:6]}, "
+                                     f"wrong shape {wrong[:6]}")
+    model.load_state_dict({k: v.to(reference[k].dtype) for k, v in state.items()})
+    return model.eval()
+
+
+# ---------------------------------------------------------------------------
+# the native format (both kinds)
+
+
+def _native_payload(marker: str, version: int, model: nn.Module, dtype: Optional[torch.dtype]) -> dict:
+    """``{marker: version, "config": ..., "state_dict": ...}`` in plain types, on the CPU;
+    ``dtype`` casts the floating-point weights (loading casts them back)."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     if dtype is not None:
         state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
-    payload = {_NATIVE_MARKER: _NATIVE_VERSION, "config": model.config.to_dict(), "state_dict": state}
+    return {marker: version, "config": model.config.to_dict(), "state_dict": state}
+
+
+def _save_atomically(payload: dict, path: PathLike) -> None:
+    """``torch.save`` to a temp file, then rename: a crash never leaves half a file under the real name."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     torch.save(payload, tmp)
-    tmp.replace(path)  # atomic: a crash never leaves half a checkpoint under the real name
+    tmp.replace(path)
 
 
 # ---------------------------------------------------------------------------
-# formats
+# teacher formats
 
 
 def _huggingface_folder_of(path: Path):
@@ -141,7 +267,7 @@ def _read_pickled(path: Path):
     payload = _torch_load(path)
     if not isinstance(payload, Mapping):
         raise ValueError(f"it holds a {type(payload).__name__}, not a dict; expected {_EXPECTED}")
-    if _NATIVE_MARKER in payload:
+    if _TEACHER_MARKER in payload:
         config = TeacherConfig.from_dict(dict(payload["config"]))
         return config, dict(payload["state_dict"]), [], "save_teacher"
     if "model_weight" in payload:

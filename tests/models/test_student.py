@@ -4,8 +4,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from upstream_distill.models import TeacherModel, tiny_teacher_config
-from upstream_distill.models.student import StudentCheckpointError, StudentModel, load_student, save_student
+from upstream_distill.models import (
+    StudentCheckpointError,
+    TeacherModel,
+    load_student,
+    save_student,
+    tiny_teacher_config,
+)
+from upstream_distill.models.student import StudentModel
 from upstream_distill.models.student_config import StudentConfig, distilhubert_config
 
 TINY_CNN = [[32, 10, 5], [32, 3, 2], [32, 3, 2], [32, 3, 2], [32, 3, 2], [32, 2, 2], [32, 2, 2]]
