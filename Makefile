@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # (distilled first, see pretrain/students.yaml)
 DEMO_UPSTREAMS ?= -u fbank -u tiny_hubert --student distilhubert --student star_hubert
 
-.PHONY: setup demo studies speed test test-quick clean-results tiny-hubert
+.PHONY: setup demo studies speed lint test test-quick clean-results tiny-hubert
 
 setup: $(VENV)/.ready
 
@@ -28,6 +28,10 @@ studies: setup
 # Parameters and CPU inference time, side by side in one run (papers' shapes, the mini students).
 speed: setup
 	$(PY) -m upstream_distill.benchmark.speed --out results/speed.md
+
+# Lint (ruff: pyflakes, pycodestyle errors, import order; settings in pyproject.toml). CI runs it first.
+lint: setup
+	$(PY) -m ruff check .
 
 test: setup
 	$(PY) -m pytest -q tests
