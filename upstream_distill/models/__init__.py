@@ -1,7 +1,8 @@
 """The networks: teachers (HuBERT, WavLM, wav2vec 2.0) and students, their checkpoint files
 (``checkpoints.py``: both kinds, side by side; fairseq / Hugging Face conversion in
 ``import_fairseq.py`` / ``import_huggingface.py``), the one parameter count
-(``parameters.py``) and the structured output every model returns (``outputs.ModelOutput``)."""
+(``parameters.py``), the teacher with per-layer widths that pruning trains and produces
+(``pruned.py``) and the structured output every model returns (``outputs.ModelOutput``)."""
 from .checkpoints import (
     EXPERT_CONFIG_KEY,
     EXPERT_STUDENT_KEY,
@@ -17,6 +18,7 @@ from .checkpoints import (
 )
 from .outputs import ModelOutput
 from .parameters import TRAINING_ONLY_PREFIXES, UNIT_HEAD_PREFIXES, count_parameters
+from .pruned import PrunedConfig, PrunedModel, PruningMasks
 from .student import StudentModel
 from .student_config import StudentConfig
 from .teacher import (
@@ -34,6 +36,9 @@ __all__ = [
     "EXPERT_CONFIG_KEY",
     "EXPERT_STUDENT_KEY",
     "ModelOutput",
+    "PrunedConfig",
+    "PrunedModel",
+    "PruningMasks",
     "StudentCheckpointError",
     "StudentConfig",
     "StudentModel",

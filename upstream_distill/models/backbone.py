@@ -29,6 +29,7 @@ __all__ = [
     "build_waveform_cnn",
     "conv_output_lengths",
     "frame_padding",
+    "normalize_waveforms",
     "padded_batch",
     "transformer_hidden_states",
     "waveform_cnn_features",
@@ -36,6 +37,8 @@ __all__ = [
 ]
 
 ConvLayers = Sequence[Tuple[int, int, int]]
+# Samples are normalised like F.layer_norm(wav, wav.shape) in fairseq/s3prl.
+_WAVEFORM_NORM_EPS = 1e-5
 
 
 def build_waveform_cnn(conv_layers: ConvLayers, conv_norm: str, conv_bias: bool) -> components.FeatureExtractor:
@@ -147,16 +150,17 @@ def _masked_group_norm(x: Tensor, lengths: Tensor, norm: nn.GroupNorm) -> Tensor
     return normalised.to(x.dtype)
 
 
-def waveform_cnn_features(extractor: components.FeatureExtractor, waveforms: Tensor,
-                          lengths: Tensor) -> Tuple[Tensor, Tensor]:
+def waveform_cnn_features(extractor: components.FeatureExtractor, waveforms: Tensor, lengths: Tensor,
+                          channel_scales: Optional[Sequence[Optional[Tensor]]] = None) -> Tuple[Tensor, Tensor]:
     """``(B, T)`` padded waveforms -> ``(B, N, C)`` features and ``(B,)`` frame lengths.
 
     Same steps as ``ConvLayerBlock.forward`` (conv -> norm -> GELU), except
     that a GroupNorm normalises over the real frames only; LayerNorm is per
-    frame and needs no mask.
+    frame and needs no mask.  ``channel_scales[i]``, when given, multiplies
+    block ``i``'s output channels (pruning's gates).
     """
     x = waveforms.unsqueeze(1)
-    for block in extractor.conv_layers:
+    for index, block in enumerate(extractor.conv_layers):
         x = block.conv(x)
         lengths = conv_output_lengths(lengths, block.kernel_size, block.stride)
         if isinstance(block.layer_norm, nn.GroupNorm):
@@ -164,7 +168,24 @@ def waveform_cnn_features(extractor: components.FeatureExtractor, waveforms: Ten
         elif block.layer_norm is not None:
             x = block.layer_norm(x)
         x = F.gelu(x)
+        scale = None if channel_scales is None else channel_scales[index]
+        if scale is not None:
+            x = x * scale.to(x.dtype)[None, :, None]
     return x.transpose(1, 2), lengths
+
+
+def normalize_waveforms(waveforms: Tensor, lengths: Tensor) -> Tensor:
+    """Per-utterance zero mean / unit variance over the real samples (float32); padding stays 0.
+
+    As ``F.layer_norm(wav, wav.shape)`` in fairseq/s3prl, for checkpoints trained with
+    ``normalize=True`` (the Large models).
+    """
+    valid = (torch.arange(waveforms.shape[1], device=waveforms.device)[None, :] < lengths[:, None]).float()
+    samples = waveforms.float()
+    count = lengths.float()[:, None]
+    mean = (samples * valid).sum(-1, keepdim=True) / count
+    var = (((samples - mean) * valid) ** 2).sum(-1, keepdim=True) / count
+    return ((samples - mean) / torch.sqrt(var + _WAVEFORM_NORM_EPS) * valid).to(waveforms.dtype)
 
 
 def frame_padding(frame_lengths: Tensor, frames: int) -> Tuple[Tensor, Optional[Tensor]]:

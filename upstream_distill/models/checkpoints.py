@@ -59,6 +59,8 @@ from torch import Tensor, nn
 
 from .import_fairseq import convert_fairseq_state, detect_fairseq_arch, teacher_config_from_fairseq
 from .import_huggingface import HF_WEIGHT_FILES, is_huggingface_folder, read_huggingface_folder
+from .pruned import PrunedModel
+from .pruned_config import PrunedConfig
 from .student import StudentModel
 from .student_config import StudentConfig
 from .teacher import TeacherModel
@@ -69,12 +71,14 @@ __all__ = [
     "EXPERT_CONFIG_KEY",
     "EXPERT_STUDENT_KEY",
     "StudentCheckpointError",
+    "build_student",
     "load_student",
     "load_teacher",
     "read_student_checkpoint",
     "read_teacher_checkpoint",
     "save_student",
     "save_teacher",
+    "student_config_from_dict",
     "student_payload",
 ]
 
@@ -82,6 +86,8 @@ _LG = logging.getLogger(__name__)
 # format markers of the files this module writes (value: format version)
 _TEACHER_MARKER, _TEACHER_VERSION = "upstream_distill_teacher", 1
 _STUDENT_MARKER, _STUDENT_VERSION = "upstream_distill_student", 1
+#: a student is either of the project's own shapes or a pruned teacher (per-layer widths)
+AnyStudent = Union[StudentModel, PrunedModel]
 #: where a distillation expert keeps the student in its ``checkpoint_state()``; the
 #: expert writes and :func:`read_student_checkpoint` reads these keys, so they live here
 EXPERT_STUDENT_KEY, EXPERT_CONFIG_KEY = "student", "student_config"
@@ -165,17 +171,30 @@ def save_teacher(model: TeacherModel, path: PathLike, dtype: Optional[torch.dtyp
 # students
 
 
-def student_payload(model: StudentModel, dtype: Optional[torch.dtype] = None) -> dict:
-    """Config + weights in plain types; ``dtype`` (e.g. float16) shrinks shipped files."""
+def student_payload(model: AnyStudent, dtype: Optional[torch.dtype] = None) -> dict:
+    """Config + weights in plain types; ``dtype`` (e.g. float16) shrinks shipped files.
+
+    A pruned student's config carries its per-layer shapes (``conv_layers``,
+    ``layer_heads``, ``ffn_dims``), so the file alone rebuilds it.
+    """
     return _native_payload(_STUDENT_MARKER, _STUDENT_VERSION, model, dtype)
 
 
-def save_student(model: StudentModel, path: PathLike, dtype: Optional[torch.dtype] = None) -> None:
+def student_config_from_dict(data: dict) -> Union[StudentConfig, PrunedConfig]:
+    """The config a student file or checkpoint stores: a pruned teacher's has ``layer_heads``."""
+    return PrunedConfig.from_dict(data) if "layer_heads" in data else StudentConfig.from_dict(data)
+
+
+def build_student(config: Union[StudentConfig, PrunedConfig]) -> AnyStudent:
+    return PrunedModel(config) if isinstance(config, PrunedConfig) else StudentModel(config)
+
+
+def save_student(model: AnyStudent, path: PathLike, dtype: Optional[torch.dtype] = None) -> None:
     """Write :func:`student_payload` atomically (temp file + rename)."""
     _save_atomically(student_payload(model, dtype), path)
 
 
-def read_student_checkpoint(path: PathLike) -> Tuple[StudentConfig, Dict[str, Tensor]]:
+def read_student_checkpoint(path: PathLike) -> Tuple[Union[StudentConfig, PrunedConfig], Dict[str, Tensor]]:
     """``(config, state dict)`` of a :func:`save_student` file or a distillation runner checkpoint."""
     path = Path(path)
     expected = ("a save_student file (e.g. <expdir>/upstream.pt) or a distillation run's "
@@ -200,22 +219,24 @@ def read_student_checkpoint(path: PathLike) -> Tuple[StudentConfig, Dict[str, Te
                                      f"expected {expected}. A teacher checkpoint loads with "
                                      f"-u teacher_local instead")
     try:
-        return StudentConfig.from_dict(config), state
+        return student_config_from_dict(config), state
     except ValueError as err:
         raise StudentCheckpointError(f"student checkpoint {str(path)!r}: {err}") from None
 
 
-def load_student(path: PathLike, with_heads: bool = False) -> StudentModel:
-    """The student a file describes, weights loaded strictly, in eval mode.
+def load_student(path: PathLike, with_heads: bool = False) -> AnyStudent:
+    """The student a file describes (of the project's shapes, or a pruned teacher), weights loaded
+    strictly, in eval mode.
 
     ``with_heads=False`` drops the training-only prediction heads (the
-    upstream's view); missing or unexpected keys raise StudentCheckpointError.
+    upstream's view); missing or unexpected keys, or a weight whose shape
+    differs from the config's, raise StudentCheckpointError.
     """
     config, state = read_student_checkpoint(path)
-    if not with_heads:
+    if not with_heads and isinstance(config, StudentConfig):
         config.prediction_heads, config.head_targets, config.head_sources = "none", [], []
         state = {k: v for k, v in state.items() if not k.startswith("heads.")}
-    model = StudentModel(config)
+    model = build_student(config)
     reference = model.state_dict()
     missing = sorted(set(reference) - set(state))
     unexpected = sorted(set(state) - set(reference))

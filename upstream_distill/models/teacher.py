@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from typing import Optional
 
-import torch
 from torch import Tensor, nn
 
 from ._torchaudio import WavLMSelfAttention, components
@@ -36,6 +35,7 @@ from .backbone import (
     build_transformer_encoder,
     build_waveform_cnn,
     frame_padding,
+    normalize_waveforms,
     padded_batch,
     transformer_hidden_states,
     waveform_cnn_features,
@@ -62,10 +62,6 @@ __all__ = [
     "tiny_teacher_config",
 ]
 
-# Samples are normalised like F.layer_norm(wav, wav.shape) in fairseq/s3prl.
-_WAVEFORM_NORM_EPS = 1e-5
-
-
 # ---------------------------------------------------------------------------
 # construction
 
@@ -86,16 +82,6 @@ def _build_encoder(config: TeacherConfig) -> components.Encoder:
         config.ffn_dim, config.pos_conv_kernel, config.pos_conv_groups, config.layer_norm_first,
         config.dropout, config.attention_dropout, config.activation_dropout, config.projection_dropout,
         attention=lambda index: _build_attention(config, index))
-
-
-def _normalize_waveforms(waveforms: Tensor, lengths: Tensor) -> Tensor:
-    """Per-utterance zero mean / unit variance over the real samples (float32); padding stays 0."""
-    valid = (torch.arange(waveforms.shape[1], device=waveforms.device)[None, :] < lengths[:, None]).float()
-    samples = waveforms.float()
-    count = lengths.float()[:, None]
-    mean = (samples * valid).sum(-1, keepdim=True) / count
-    var = (((samples - mean) * valid) ** 2).sum(-1, keepdim=True) / count
-    return ((samples - mean) / torch.sqrt(var + _WAVEFORM_NORM_EPS) * valid).to(waveforms.dtype)
 
 
 # ---------------------------------------------------------------------------
@@ -145,7 +131,7 @@ class TeacherModel(nn.Module):
             raise ValueError(f"this {self.config.arch} teacher has no unit head (final_proj + label "
                              f"embeddings); only fairseq HuBERT checkpoints carry one")
         if self.config.normalize_waveform:
-            waveforms = _normalize_waveforms(waveforms, lengths)
+            waveforms = normalize_waveforms(waveforms, lengths)
 
         features, frame_lengths = waveform_cnn_features(self.feature_extractor, waveforms, lengths)
         frame_mask, padding = frame_padding(frame_lengths, features.shape[1])
