@@ -22,7 +22,7 @@ PACKAGE = "upstream_distill"
 LAYERS: Tuple[Tuple[str, ...], ...] = (
     ("core",),  # paths, YAML toolkit, errors, provenance, the side-effect-free torchaudio import
     ("models",),  # networks, checkpoint import and export
-    ("losses", "training"),  # formulas; the one runner
+    ("losses", "training", "pruning"),  # formulas; the one runner; gates and real pruning
     ("distill", "pretrain"),  # teacher targets, objectives, the distillation expert; the methods
     ("s3prl_bridge", "upstreams", "mini_superb"),  # everything s3prl-specific; hub entries; the corpus
     ("benchmark", "commands"),  # on top
