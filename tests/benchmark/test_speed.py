@@ -2,6 +2,7 @@
 import datetime
 import sys
 
+import pytest
 import torch
 
 from upstream_distill.benchmark import speed
@@ -42,3 +43,20 @@ def test_the_report_keeps_the_printout_with_its_command_machine_and_date(tmp_pat
     assert text.startswith("# Speed and size") and "`python -m upstream_distill.benchmark.speed --out" in text
     assert "1.23x faster" in text and datetime.date.today().isoformat() in text
     assert not list(path.parent.glob("*.tmp"))
+
+
+def test_the_dphubert_shape_has_dphuberts_size():
+    """HuBERT Base pruned to sparsity 0.75 (random gates, no training) counts DPHuBERT's 23.59M, against
+    94.37M for the teacher without its unit head; the pruned model runs at the teacher's frame rate."""
+    from upstream_distill.models import TeacherModel, count_parameters, hubert_base_config
+    from upstream_distill.models.parameters import UNIT_HEAD_PREFIXES
+
+    torch.manual_seed(0)
+    teacher = TeacherModel(hubert_base_config())
+    assert count_parameters(teacher, UNIT_HEAD_PREFIXES) / 1e6 == pytest.approx(94.37, abs=0.01)
+    pruned = speed.pruned_shape(teacher, 0.75, seed=0)
+    assert count_parameters(pruned) / 1e6 == pytest.approx(23.59, rel=0.01)
+    widths = pruned.config.ffn_dims
+    assert min(widths) < 3072 and len(widths) == 12 and all(len(h) < 12 for h in pruned.config.layer_heads)
+    with torch.inference_mode():
+        assert pruned.eval()(torch.randn(1, 16000)).hidden_states[-1].shape == (1, 49, 768)

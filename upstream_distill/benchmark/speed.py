@@ -3,9 +3,10 @@
 Prints, on the same 10 s of audio and this machine's CPU:
 
 1. parameters and inference time of the HuBERT Base architecture vs the
-   DistilHuBERT architecture and Wang et al.'s deep & thin student, on the
-   waveform CNN and on the Fbank front-end (random weights: speed does not
-   depend on them);
+   DistilHuBERT architecture, Wang et al.'s deep & thin student, on the
+   waveform CNN and on the Fbank front-end, and DPHuBERT's shape (HuBERT Base
+   pruned to sparsity 0.75, the units removed chosen by a seeded random
+   score; random weights: speed does not depend on them);
 2. the shipped ``tiny_hubert`` teacher vs its mini students of the same
    shapes (the presets' architectures, or a trained ``--student`` checkpoint
    in place of the DistilHuBERT one);
@@ -117,6 +118,18 @@ def _student_shapes(preset: Optional[str], teacher_dim: int) -> Dict[str, torch.
             for label, method, model_file in STUDENT_SHAPES}
 
 
+def pruned_shape(teacher, sparsity: float, seed: int = 0) -> torch.nn.Module:
+    """``teacher`` (a TeacherModel) pruned to ``sparsity`` with gates set by a seeded random score,
+    no training: the shape and size of a DPHuBERT student of that sparsity."""
+    from upstream_distill.models import PrunedModel
+    from upstream_distill.pruning import parameter_count, prune
+    from upstream_distill.pruning.budget import random_masks_for_budget
+
+    full = PrunedModel.from_teacher(teacher)
+    budget = int(round((1.0 - sparsity) * parameter_count(full.config)))
+    return prune(full, random_masks_for_budget(full.config, budget, seed))
+
+
 def _print_frontend_ratio(times: Dict[str, float], teacher: str) -> None:
     cnn, fbank = times["deep & thin, CNN"], times["deep & thin, Fbank front-end"]
     print(f"  -> Fbank front-end: {cnn / fbank:.2f}x faster than the same encoder on the waveform CNN; "
@@ -217,7 +230,9 @@ def _measure(args) -> int:
           f"10 s of audio, median of {args.repeats}; parameters without training-only heads "
           f"(HuBERT's unit head: +0.33M, the 94.7M usually quoted)")
     torch.manual_seed(0)
-    models = {"HuBERT Base": TeacherModel(hubert_base_config()), **_student_shapes(None, 768)}
+    base = TeacherModel(hubert_base_config())
+    models = {"HuBERT Base": base, **_student_shapes(None, 768),
+              "DPHuBERT shape (sparsity 0.75)": pruned_shape(base, 0.75)}
     times = inference_seconds(models, repeats=args.repeats)
     _print_pair("1. architectures of the papers (random weights)", models, times)
     _print_frontend_ratio(times, "HuBERT Base")
@@ -226,7 +241,8 @@ def _measure(args) -> int:
         print(f"\n2./3. skipped: {TINY_HUBERT_CHECKPOINT} is missing (see the README to make it)")
         return 0
     teacher = load_teacher(TINY_HUBERT_CHECKPOINT)
-    models = {"tiny_hubert": teacher, **_student_shapes("mini", teacher.config.encoder_dim)}
+    models = {"tiny_hubert": teacher, **_student_shapes("mini", teacher.config.encoder_dim),
+              "pruned tiny_hubert (sparsity 0.8)": pruned_shape(teacher, 0.8)}
     if args.student:
         models["trained student " + args.student.parent.name] = load_student(args.student)
     times = inference_seconds(models, repeats=args.repeats)
