@@ -5,7 +5,8 @@
         -o "config.datarc.libri_root='/data/LibriSpeech',,config.datarc.bucket_dir='/data/len_for_bucket'"
 
 * ``-u NAME`` selects ``pretrain/NAME/`` (``config_model.yaml``,
-  ``config_runner.yaml``, ``pretrain_expert.py`` with ``UpstreamPretrainExpert``);
+  ``config_runner.yaml``, ``pretrain_expert.py`` with ``UpstreamPretrainExpert``); a
+  ``pipeline.yaml`` there runs several stages in order, each in ``<expdir>/<stage>``;
 * ``-g`` / ``-c`` replace the model / runner config file;
 * ``-o`` overrides keys of the full config (``config.runner.total_steps=100,,config.optimizer.lr=1e-3``;
   ``config.model.*`` for the model file's keys);
@@ -27,7 +28,9 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import logging
+import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Type
 
@@ -35,7 +38,7 @@ import yaml
 
 from upstream_distill.core.errors import ConfigError, TrainingError
 from upstream_distill.core.paths import PRETRAIN_ROOT, TINY_HUBERT_CHECKPOINT, default_corpus_dir
-from upstream_distill.core.yaml_config import apply_overrides, parse_overrides, substitute
+from upstream_distill.core.yaml_config import apply_overrides, parse_overrides, read_yaml, substitute, typed_section
 from upstream_distill.mini_superb.spec import PRESETS as CORPUS_PRESETS
 from upstream_distill.training.config import INPUT_FILES_KEY, TrainingConfig, compose_config, input_file_digests
 from upstream_distill.training.expert import PretrainExpert
@@ -43,6 +46,8 @@ from upstream_distill.training.expert import PretrainExpert
 __all__ = ["PRESETS", "build_parser", "load_expert_class", "main", "resolve_config"]
 
 PRESETS = tuple(CORPUS_PRESETS)  # the embedded corpus sizes: tiny, mini
+#: a method folder with this file runs several stages in order (DPHuBERT: prune, then distil the pruned model)
+PIPELINE_FILE = "pipeline.yaml"
 DEFAULT_SEED = 1337
 
 
@@ -99,24 +104,70 @@ def _corpus_root(args) -> Optional[Path]:
     return corpus
 
 
-def resolve_config(args) -> dict:
-    """The full config the flags describe (files, preset, overrides, placeholders, seed)."""
+def resolve_config(args, runner_file: Optional[Path] = None, model_file: Optional[Path] = None,
+                   previous: Optional[Path] = None, later_stage: bool = False) -> dict:
+    """The full config the flags describe (files, preset, overrides, placeholders, seed).
+
+    ``runner_file``/``model_file``: a pipeline stage's files (default: the method's, or -c/-g);
+    ``previous``: the previous stage's folder, for ``${previous}``; ``later_stage``: -o sets only
+    the keys whose section this stage's config has (the pipeline's first stage takes them all,
+    so a misspelt key is still an error there).
+    """
     folder = method_folder(args.upstream)
-    runner_file = args.config or folder / "config_runner.yaml"
-    model_file = args.upstream_config or folder / "config_model.yaml"
+    runner_file = runner_file or args.config or folder / "config_runner.yaml"
+    model_file = model_file or args.upstream_config or folder / "config_model.yaml"
     for flag, path in (("-c/--config", runner_file), ("-g/--upstream_config", model_file)):
         if not Path(path).is_file():
             raise ConfigError(f"{flag}: {path} does not exist")
     config = compose_config(runner_file, model_file, args.preset)
-    config = apply_overrides(config, parse_overrides(args.override))
+    overrides = parse_overrides(args.override)
+    if later_stage:
+        overrides = [(path, value) for path, value in overrides if _has_section(config, path)]
+    config = apply_overrides(config, overrides)
     corpus = _corpus_root(args)
     replacements = {"tiny_hubert": TINY_HUBERT_CHECKPOINT}
     if corpus is not None:
         replacements["corpus"] = corpus
+    if previous is not None:
+        replacements["previous"] = previous
     config = substitute(config, replacements)
     config["seed"] = args.seed
     config[INPUT_FILES_KEY] = input_file_digests(config.get("model") or {})
     return config
+
+
+def _has_section(config: dict, path: List[str]) -> bool:
+    node = config
+    for part in path[:-1]:
+        node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            return False
+    return True
+
+
+@dataclass
+class Stage:
+    """One run of a method's ``pipeline.yaml``: its folder name and its two config files."""
+
+    name: str
+    model: str
+    runner: str
+
+
+def pipeline_stages(folder: Path) -> List[Stage]:
+    """The stages of ``folder/pipeline.yaml``, or ``[]`` for a method of one run."""
+    path = folder / PIPELINE_FILE
+    if not path.is_file():
+        return []
+    stages = read_yaml(path).get("stages") or []
+    try:
+        stages = [typed_section(Stage, stage, f"stages[{i}]") for i, stage in enumerate(stages)]
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
+    names = [stage.name for stage in stages]
+    if not stages or len(set(names)) != len(names):
+        raise ConfigError(f"{path}: 'stages' must list runs with distinct names, got {names}")
+    return stages
 
 
 def _experiment_dir(args) -> Path:
@@ -137,28 +188,58 @@ def _device(requested: Optional[str]) -> str:
     return requested
 
 
+def _run(args, config: dict, folder: Path, expdir: Path) -> Path:
+    """One run of the shared runner into ``expdir`` (resumed when it holds checkpoints)."""
+    typed = TrainingConfig.from_dict(config)
+    expert_class = load_expert_class(folder)
+    from upstream_distill.training.distributed import DistEnv
+    from upstream_distill.training.runner import EXPORT_NAME, Runner
+
+    dist = DistEnv.from_environment()
+    if dist.is_main:
+        expdir.mkdir(parents=True, exist_ok=True)
+        if not any(expdir.glob("states-*.ckpt")):
+            (expdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    Runner(typed, expert_class, expdir, _device(args.device), dist, cache_teacher=args.cache_teacher).run()
+    return expdir / EXPORT_NAME
+
+
+def _run_pipeline(args, folder: Path, stages: List[Stage], expdir: Path) -> None:
+    """Each stage into ``expdir/<name>``, in order; ``${previous}`` is the folder before. A re-run
+    resumes the stage a kill interrupted (finished ones return at once). The last stage's export
+    and its figures are copied to ``expdir``, as a one-run method leaves them."""
+    previous, export = None, None
+    for index, stage in enumerate(stages):
+        first = index == 0
+        config = resolve_config(args, runner_file=(args.config if first else None) or folder / stage.runner,
+                                model_file=(args.upstream_config if first else None) or folder / stage.model,
+                                previous=previous, later_stage=not first)
+        logging.getLogger("run_pretrain").info(f"stage {index + 1}/{len(stages)} '{stage.name}' in "
+                                               f"{expdir / stage.name}")
+        export = _run(args, config, folder, expdir / stage.name)
+        previous = (expdir / stage.name).resolve()
+    for source in [export] + sorted(export.parent.glob("*.png")):
+        target = expdir / source.name
+        tmp = target.with_name(target.name + ".tmp")
+        shutil.copyfile(source, tmp)
+        tmp.replace(target)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format="[%(name)s] %(message)s")
     args = build_parser().parse_args(argv)
     try:
         expdir = _experiment_dir(args)
-        config = resolve_config(args)
-        typed = TrainingConfig.from_dict(config)
-        expert_class = load_expert_class(method_folder(args.upstream))
-        device = _device(args.device)
+        folder = method_folder(args.upstream)
         if args.threads:
             import torch
 
             torch.set_num_threads(args.threads)
-        from upstream_distill.training.distributed import DistEnv
-        from upstream_distill.training.runner import Runner
-
-        dist = DistEnv.from_environment()
-        if dist.is_main:
-            expdir.mkdir(parents=True, exist_ok=True)
-            if not any(expdir.glob("states-*.ckpt")):
-                (expdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-        Runner(typed, expert_class, expdir, device, dist, cache_teacher=args.cache_teacher).run()
+        stages = pipeline_stages(folder)
+        if stages:
+            _run_pipeline(args, folder, stages, expdir)
+        else:
+            _run(args, resolve_config(args), folder, expdir)
     except ConfigError as err:
         print(f"run_pretrain.py: error: {err}", file=sys.stderr)
         return 2

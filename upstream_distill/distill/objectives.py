@@ -9,6 +9,7 @@
       attention_map: {weight: 0.0, layers: auto}
       discriminative: {weight: 1.0, temperature: 1.0}                     # Wang et al.
       frontend: {weight: 1.0}                                             # Wang et al., stage 1
+      layer_to_layer: {weight: 1.0, layers: auto, shared: auto}          # DPHuBERT
 
 Each objective says what it reads from the teacher (hidden-state indices,
 attention maps, unit logits), so the expert asks the teacher (or the target
@@ -22,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, FrozenSet, List, Sequence, Type, Union
 
+import torch
 from torch import Tensor, nn
 
 from upstream_distill.core.errors import ConfigError
@@ -33,6 +35,7 @@ from upstream_distill.losses.discriminative import (
     teacher_unit_logits,
 )
 from upstream_distill.losses.intra_layer_gram import intra_layer_tgm_loss
+from upstream_distill.losses.layer_to_layer import layer_to_layer_loss
 from upstream_distill.losses.regression import l1_cosine_regression
 from upstream_distill.losses.temporal_gram import NORMALIZATIONS, layerwise_tgm_loss
 from upstream_distill.models import ModelOutput
@@ -146,6 +149,55 @@ class FrontEndObjective(Objective):
         return {"loss": terms["loss"], "cosine": terms["cosine"]}
 
 
+def dphubert_layers(teacher_layers: int) -> List[int]:
+    """DPHuBERT's hidden states 0/4/8/12 of a 12-layer teacher, proportionally for other depths
+    (0/2/4/6 of 6 layers): the projected CNN output and every third of the stack."""
+    return sorted({round(teacher_layers * k / 3) for k in range(4)})
+
+
+class LayerToLayerObjective(Objective):
+    """DPHuBERT's layer-to-layer loss (:mod:`upstream_distill.losses.layer_to_layer`): the student's
+    hidden state ``l`` predicts the teacher's hidden state ``l`` (the student is the pruned teacher:
+    same depth) through an identity-initialised linear map.  ``layers``: hidden-state indices
+    (``auto``: :func:`dphubert_layers`); ``shared``: groups of them that use one map (``auto``:
+    DPHuBERT's, the first layer its own map and the others one map together)."""
+
+    def __init__(self, student, teacher, weight: float = 1.0, layers: Union[str, Sequence[int]] = "auto",
+                 shared: Union[str, Sequence[Sequence[int]]] = "auto", l1_weight: float = 1.0,
+                 cosine_weight: float = 1.0):
+        key = "config.model.objectives.layer_to_layer"
+        depth = len(teacher.layers)
+        layers = dphubert_layers(depth) if layers == "auto" else sorted(int(i) for i in layers)
+        limit = min(depth, len(student.layers))
+        if not layers or any(not 0 <= i <= limit for i in layers):
+            raise ConfigError(f"{key}.layers {layers}: hidden states of both student and teacher are 0..{limit}")
+        groups = ([layers[:1], layers[1:]] if len(layers) > 1 else [layers]) if shared == "auto" \
+            else [sorted(int(i) for i in group) for group in shared]
+        if sorted(i for group in groups for i in group) != layers:
+            raise ConfigError(f"{key}.shared {groups}: the groups must cover the layers {layers} once each")
+        super().__init__(weight, TeacherNeeds(layers=frozenset(layers)))
+        self.layers, self.groups = layers, [g for g in groups if g]
+        self.group_of = {i: n for n, group in enumerate(self.groups) for i in group}
+        self.projections = nn.ModuleList(_identity_linear(student.config.encoder_dim, teacher.config.encoder_dim)
+                                         for _ in self.groups)
+        self.l1_weight, self.cosine_weight = float(l1_weight), float(cosine_weight)
+
+    def terms(self, teacher, student):
+        predictions = [self.projections[self.group_of[i]](student.hidden_states[i]) for i in self.layers]
+        return layer_to_layer_loss(predictions, [teacher.hidden_states[i] for i in self.layers],
+                                   student.frame_mask, self.l1_weight, self.cosine_weight)
+
+
+def _identity_linear(in_dim: int, out_dim: int) -> nn.Linear:
+    """A linear map that starts as the identity (zero bias): the pruned student starts as the teacher,
+    so its prediction starts exact."""
+    linear = nn.Linear(in_dim, out_dim)
+    with torch.no_grad():
+        linear.weight.copy_(torch.eye(out_dim, in_dim))
+        linear.bias.zero_()
+    return linear
+
+
 LayerMap = Union[str, Sequence[Sequence[int]]]
 
 
@@ -251,6 +303,7 @@ OBJECTIVES: Dict[str, Type[Objective]] = {
     "attention_map": AttentionMapObjective,
     "discriminative": DiscriminativeObjective,
     "frontend": FrontEndObjective,
+    "layer_to_layer": LayerToLayerObjective,
 }
 
 

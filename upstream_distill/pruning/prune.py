@@ -105,7 +105,10 @@ def prune(model: PrunedModel, masks: PruningMasks) -> PrunedModel:
 
     pruned_config = PrunedConfig.from_dict({**config.to_dict(), "conv_layers": conv_layers,
                                             "layer_heads": layer_heads, "ffn_dims": ffn_dims})
-    pruned = PrunedModel(pruned_config)
+    # every weight is overwritten below: its random init must not draw from the global generators,
+    # or pruning at a checkpoint (the export) would change the rest of a run and break bit-exact resumes
+    with torch.random.fork_rng(devices=[]):
+        pruned = PrunedModel(pruned_config)
     pruned.load_state_dict(new, strict=True)
     reference = next(model.parameters())
     return pruned.to(device=reference.device, dtype=reference.dtype).train(model.training)
