@@ -169,3 +169,23 @@ def test_a_pruned_checkpoint_whose_shapes_do_not_match_its_config_is_named(tmp_p
 def test_a_gate_config_naming_an_unknown_unit_is_refused():
     with pytest.raises(ConfigError, match=r"pruning.units.*'neurons'"):
         GateConfig(units=["conv", "neurons"])
+
+
+@pytest.mark.parametrize("source, name", [("hf", "wavlm"), ("hf", "wav2vec2"), ("fairseq", "hubert")])
+def test_teachers_from_real_files_become_gated_models_with_their_own_hidden_states(
+        hf_references, fairseq_references, source, name):
+    """Hugging Face folders and fairseq .pt files as the project loads them: the full-width model
+    reproduces transformers' hidden states, and pruning it stays exact."""
+    from upstream_distill.models import load_teacher
+
+    reference = (hf_references if source == "hf" else fairseq_references)[name]
+    model = PrunedModel.from_teacher(load_teacher(reference.path)).eval()
+    wav = reference.waveforms[0][None]
+    with torch.no_grad():
+        states = model(wav).hidden_states
+    for ours, theirs in zip(states, reference.hidden_states[0]):
+        assert (ours[0] - theirs[0]).abs().max().item() <= 1e-4
+    masks = _scrambled_gates(model, seed=11, units=["head", "interm"]).masks()
+    with torch.no_grad():
+        gated, pruned = model(wav, masks=masks).hidden_states, prune(model, masks)(wav).hidden_states
+    assert max((a - b).abs().max().item() for a, b in zip(gated, pruned)) < 1e-5
