@@ -110,3 +110,21 @@ def test_a_kill_9_anywhere_resumes_to_the_same_student(pipeline_run, tiny_corpus
 def test_bad_targets_and_units_are_named_by_their_key(tiny_corpus, teacher_file, tmp_path, override, message):
     result = run_pretrain(*_args(tiny_corpus, teacher_file, tmp_path / "exp", override))
     assert result.returncode == 2 and message in result.stderr, result.stderr[-2000:]
+
+
+def test_a_ladder_prunes_on_from_each_size_to_the_next(tiny_corpus, teacher_file, tmp_path):
+    """Two sizes in one command: rung 2's stage 1 continues rung 1's gates from the sparsity rung 1
+    targeted; each rung has its own pruned export, the last one also at the top."""
+    expdir = tmp_path / "exp"
+    result = run_pretrain(*_args(tiny_corpus, teacher_file, expdir, "config.model.pruning.sparsity=[0.3, 0.6]"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(p.name for p in expdir.iterdir() if p.is_dir()) == ["1_0.3", "2_0.6"]
+    second = read_metrics(expdir / "2_0.6" / "prune")
+    assert second[1]["pruning/target_sparsity"] == pytest.approx(0.3)
+    assert second[2]["pruning/target_sparsity"] > 0.31
+    assert second[6]["pruning/target_sparsity"] == pytest.approx(0.6)
+    assert "continuing" in (expdir / "2_0.6" / "prune" / "train.log").read_text()
+    for rung in ("1_0.3", "2_0.6"):
+        assert isinstance(load_student(expdir / rung / "upstream.pt"), PrunedModel)
+    assert torch.equal(next(iter(_weights(expdir / "upstream.pt").values())),
+                       next(iter(_weights(expdir / "2_0.6" / "upstream.pt").values())))

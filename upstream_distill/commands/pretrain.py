@@ -32,7 +32,7 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Type
+from typing import Any, List, Optional, Sequence, Tuple, Type
 
 import yaml
 
@@ -105,13 +105,15 @@ def _corpus_root(args) -> Optional[Path]:
 
 
 def resolve_config(args, runner_file: Optional[Path] = None, model_file: Optional[Path] = None,
-                   previous: Optional[Path] = None, later_stage: bool = False) -> dict:
+                   previous: Optional[Path] = None, later_stage: bool = False,
+                   settings: Sequence[Tuple[List[str], Any]] = ()) -> dict:
     """The full config the flags describe (files, preset, overrides, placeholders, seed).
 
     ``runner_file``/``model_file``: a pipeline stage's files (default: the method's, or -c/-g);
     ``previous``: the previous stage's folder, for ``${previous}``; ``later_stage``: -o sets only
     the keys whose section this stage's config has (the pipeline's first stage takes them all,
-    so a misspelt key is still an error there).
+    so a misspelt key is still an error there); ``settings``: what the pipeline sets after -o,
+    each only where its section exists (a ladder rung's size, the run it continues).
     """
     folder = method_folder(args.upstream)
     runner_file = runner_file or args.config or folder / "config_runner.yaml"
@@ -124,6 +126,7 @@ def resolve_config(args, runner_file: Optional[Path] = None, model_file: Optiona
     if later_stage:
         overrides = [(path, value) for path, value in overrides if _has_section(config, path)]
     config = apply_overrides(config, overrides)
+    config = apply_overrides(config, [(path, value) for path, value in settings if _has_section(config, path)])
     corpus = _corpus_root(args)
     replacements = {"tiny_hubert": TINY_HUBERT_CHECKPOINT}
     if corpus is not None:
@@ -154,20 +157,59 @@ class Stage:
     runner: str
 
 
-def pipeline_stages(folder: Path) -> List[Stage]:
-    """The stages of ``folder/pipeline.yaml``, or ``[]`` for a method of one run."""
+@dataclass
+class Ladder:
+    """``ladder:`` of a ``pipeline.yaml``: when one of the ``sizes`` keys holds a list, the stages run
+    once per size, each rung's first stage continuing the previous rung's (``continue_key`` is set
+    to that folder)."""
+
+    sizes: List[str]  # dotted keys of the full config, e.g. model.pruning.target_params
+    continue_key: str  # dotted key, e.g. model.student.continue_from
+
+
+@dataclass
+class Pipeline:
+    stages: List[Stage]
+    ladder: Optional[Ladder] = None
+
+
+def read_pipeline(folder: Path) -> Optional[Pipeline]:
+    """``folder/pipeline.yaml``, or None for a method of one run."""
     path = folder / PIPELINE_FILE
     if not path.is_file():
-        return []
-    stages = read_yaml(path).get("stages") or []
+        return None
+    data = read_yaml(path)
     try:
-        stages = [typed_section(Stage, stage, f"stages[{i}]") for i, stage in enumerate(stages)]
+        stages = [typed_section(Stage, stage, f"stages[{i}]") for i, stage in enumerate(data.get("stages") or [])]
+        ladder = typed_section(Ladder, data["ladder"], "ladder") if data.get("ladder") else None
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None
     names = [stage.name for stage in stages]
     if not stages or len(set(names)) != len(names):
         raise ConfigError(f"{path}: 'stages' must list runs with distinct names, got {names}")
-    return stages
+    return Pipeline(stages, ladder)
+
+
+def _get(config: dict, dotted: str):
+    node = config
+    for part in dotted.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def ladder_rungs(pipeline: Pipeline, first_config: dict) -> List[Tuple[str, List[Tuple[List[str], Any]]]]:
+    """``[(folder name, settings)]`` per rung: one unnamed rung unless a ``sizes`` key holds a list."""
+    if pipeline.ladder is None:
+        return [("", [])]
+    lists = [(key, _get(first_config, key)) for key in pipeline.ladder.sizes]
+    lists = [(key, value) for key, value in lists if isinstance(value, list)]
+    if not lists:
+        return [("", [])]
+    if len(lists) > 1 or not lists[0][1]:
+        raise ConfigError(f"a pruning ladder lists its sizes under one of {pipeline.ladder.sizes}, got "
+                          f"{dict(lists)}")
+    key, sizes = lists[0]
+    return [(f"{rung}_{size}", [(key.split("."), size)]) for rung, size in enumerate(sizes, start=1)]
 
 
 def _experiment_dir(args) -> Path:
@@ -204,22 +246,44 @@ def _run(args, config: dict, folder: Path, expdir: Path) -> Path:
     return expdir / EXPORT_NAME
 
 
-def _run_pipeline(args, folder: Path, stages: List[Stage], expdir: Path) -> None:
+def _run_pipeline(args, folder: Path, pipeline: Pipeline, expdir: Path) -> None:
     """Each stage into ``expdir/<name>``, in order; ``${previous}`` is the folder before. A re-run
     resumes the stage a kill interrupted (finished ones return at once). The last stage's export
-    and its figures are copied to ``expdir``, as a one-run method leaves them."""
-    previous, export = None, None
-    for index, stage in enumerate(stages):
-        first = index == 0
-        config = resolve_config(args, runner_file=(args.config if first else None) or folder / stage.runner,
-                                model_file=(args.upstream_config if first else None) or folder / stage.model,
-                                previous=previous, later_stage=not first)
-        logging.getLogger("run_pretrain").info(f"stage {index + 1}/{len(stages)} '{stage.name}' in "
-                                               f"{expdir / stage.name}")
-        export = _run(args, config, folder, expdir / stage.name)
-        previous = (expdir / stage.name).resolve()
+    and its figures are copied to ``expdir``, as a one-run method leaves them.
+
+    A ladder (several sizes) runs the stages once per size in ``expdir/<n>_<size>/``, each rung's
+    first stage continuing the one of the rung before; every rung's export is copied to its folder,
+    and the last (smallest) rung's to ``expdir`` too.
+    """
+    log = logging.getLogger("run_pretrain")
+    first = resolve_config(args, runner_file=args.config or folder / pipeline.stages[0].runner,
+                           model_file=args.upstream_config or folder / pipeline.stages[0].model)
+    rungs = ladder_rungs(pipeline, first)
+    continued = None
+    for rung, (rung_name, sizes) in enumerate(rungs):
+        rung_dir, previous, export = expdir / rung_name if rung_name else expdir, None, None
+        for index, stage in enumerate(pipeline.stages):
+            settings = list(sizes)
+            if index == 0 and continued is not None:
+                settings.append((pipeline.ladder.continue_key.split("."), str(continued)))
+            config = resolve_config(args, runner_file=(args.config if index == 0 else None) or folder / stage.runner,
+                                    model_file=(args.upstream_config if index == 0 else None) or folder / stage.model,
+                                    previous=previous, later_stage=index > 0 or rung > 0, settings=settings)
+            where = f"rung {rung + 1}/{len(rungs)} ({rung_name}), " if rung_name else ""
+            log.info(f"{where}stage {index + 1}/{len(pipeline.stages)} '{stage.name}' in {rung_dir / stage.name}")
+            export = _run(args, config, folder, rung_dir / stage.name)
+            previous = (rung_dir / stage.name).resolve()
+            if index == 0:
+                continued = previous
+        _copy_artefacts(export, rung_dir)
+        if rung_dir != expdir and rung == len(rungs) - 1:
+            _copy_artefacts(export, expdir)
+
+
+def _copy_artefacts(export: Path, folder: Path) -> None:
+    """The export and the figures beside it, copied atomically into ``folder``."""
     for source in [export] + sorted(export.parent.glob("*.png")):
-        target = expdir / source.name
+        target = folder / source.name
         tmp = target.with_name(target.name + ".tmp")
         shutil.copyfile(source, tmp)
         tmp.replace(target)
@@ -235,9 +299,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             import torch
 
             torch.set_num_threads(args.threads)
-        stages = pipeline_stages(folder)
-        if stages:
-            _run_pipeline(args, folder, stages, expdir)
+        pipeline = read_pipeline(folder)
+        if pipeline is not None:
+            _run_pipeline(args, folder, pipeline, expdir)
         else:
             _run(args, resolve_config(args), folder, expdir)
     except ConfigError as err:

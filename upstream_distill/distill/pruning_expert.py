@@ -7,6 +7,9 @@
   the model a stage-1 run folder ended with, pruned for real (stage 2: the
   prune step happens here, deterministically, from that run's last
   checkpoint; its objectives' projections come along, as in DPHuBERT);
+  ``{continue_from: DIR}``, a stage-1 run continued to a smaller target (a
+  pruning ladder's next rung: its gated model, gates, multipliers and layer
+  maps go on, the target ramping from the sparsity that run reached);
 * ``pruning`` (stage 1 only): the target size, ``sparsity: 0.75`` or
   ``target_params: 23.6M``; ``units`` (:data:`~upstream_distill.pruning.UNITS`);
   ``init_drop`` per unit; ``sparsity_warmup_steps`` (the target ramps up
@@ -85,6 +88,7 @@ class StudentSource:
     """``student:``: where the student comes from; nothing = the teacher at full width."""
 
     from_run: Optional[str] = None  # a stage-1 run folder: its last checkpoint, pruned
+    continue_from: Optional[str] = None  # a stage-1 run folder whose pruning this run continues
 
 
 @dataclass
@@ -109,6 +113,11 @@ class PruningSettings:
         student = typed_section(StudentSource, model_config.get("student") or {}, "model.student")
         pruning = model_config.get("pruning")
         pruning = None if pruning is None else typed_section(PruningSection, pruning, "model.pruning")
+        if student.from_run and student.continue_from:
+            raise ConfigError("config.model.student: give from_run (prune a finished run) or continue_from "
+                              "(prune it further), not both")
+        if student.continue_from and pruning is None:
+            raise ConfigError("config.model.student.continue_from: continues pruning, which needs a pruning section")
         if pruning is None and student.from_run is None:
             raise ConfigError("config.model: without a pruning section the student must come from a pruning "
                               "run (student.from_run: DIR); to prune, give pruning.sparsity or "
@@ -129,9 +138,14 @@ class PruningDistillationExpert(PretrainExpert):
             raise ConfigError(f"config.model.teacher.checkpoint: {err}") from None
         self.teacher_params = count_parameters(self.teacher, UNIT_HEAD_PREFIXES)
 
-        stage1_state = None
+        stage1_state, source = None, settings.student.from_run or settings.student.continue_from
         if settings.student.from_run:
-            self.student, stage1_state = _pruned_from_run(Path(settings.student.from_run))
+            stage1_state = _last_pruning_state(Path(source), "config.model.student.from_run")
+            self.student = _gated_model(stage1_state)
+            self.student = prune(self.student, _gates(stage1_state, self.student).eval().masks())
+        elif settings.student.continue_from:
+            stage1_state = _last_pruning_state(Path(source), "config.model.student.continue_from")
+            self.student = _gated_model(stage1_state)
         else:
             self.student = PrunedModel.from_teacher(self.teacher)
         self.objectives = build_objectives(settings.objectives, self.student, self.teacher)
@@ -140,7 +154,7 @@ class PruningDistillationExpert(PretrainExpert):
                 self.objectives.load_state_dict(stage1_state["objectives"])
             except RuntimeError as err:
                 raise ConfigError(f"config.model.objectives: differ from those of the run "
-                                  f"{settings.student.from_run} whose projections they continue ({err})") from None
+                                  f"{source} whose projections they continue ({err})") from None
 
         self.pruning = settings.pruning
         self.gates: Optional[ModelGates] = None
@@ -153,6 +167,9 @@ class PruningDistillationExpert(PretrainExpert):
             self.lagrangian = LagrangianSparsity()
             self.target = target_sparsity(self.gates.original_parameters, self.pruning.sparsity,
                                           self.pruning.target_params, key="config.model.pruning")
+            self.start = 0.0
+            if settings.student.continue_from:
+                self._continue(stage1_state, source)
 
         self.needs = TeacherNeeds()
         for objective in self.objectives.values():
@@ -168,16 +185,30 @@ class PruningDistillationExpert(PretrainExpert):
             self.targets = OnTheFlyTargets(self.teacher, self.needs)
         self._report(teacher_file, settings)
 
+    def _continue(self, state: dict, source: str) -> None:
+        """The previous rung's gates and multipliers go on; its target is where this ramp starts."""
+        if state["gate_config"] != vars(self.gates.gate_config):
+            raise ConfigError(f"config.model.pruning.units: differ from those of {source} ({state['gate_config']}), "
+                              f"whose gates this run continues")
+        self.gates.load_state_dict(state["gates"])
+        self.lagrangian.load_state_dict(state["lagrangian"])
+        self.start = float(state["target_sparsity"])
+        if self.target < self.start:
+            raise ConfigError(f"config.model.pruning: the target sparsity {self.target:.4f} is below the "
+                              f"{self.start:.4f} that {source} reached; a ladder goes to smaller sizes")
+
     def _report(self, teacher_file: str, settings: PruningSettings) -> None:
         log = self.context.log
         student_params = count_parameters(self.student)
         log(f"teacher {teacher_file}: {self.teacher.config.arch}, {len(self.teacher.layers)} x "
             f"{self.teacher.config.encoder_dim}, {self.teacher_params / 1e6:.2f}M parameters")
-        source = f"pruned from {settings.student.from_run}" if settings.student.from_run else "the teacher itself"
+        source = (f"pruned from {settings.student.from_run}" if settings.student.from_run else
+                  f"continuing {settings.student.continue_from}" if settings.student.continue_from else
+                  "the teacher itself")
         log(f"student: {source}, {student_params / 1e6:.2f}M parameters "
             f"({student_params / self.teacher_params:.1%} of the teacher)")
         if self.gates is not None:
-            log(f"pruning {', '.join(self.gates.gate_config.units)} to sparsity {self.target:.4f} "
+            log(f"pruning {', '.join(self.gates.gate_config.units)} from sparsity {self.start:.4f} to {self.target:.4f} "
                 f"({(1 - self.target) * self.gates.original_parameters / 1e6:.2f}M parameters), ramped over "
                 f"{self.pruning.sparsity_warmup_steps} updates; gate lr {self.pruning.gate_lr:g}, "
                 f"lambda lr {self.pruning.lambda_lr:g}")
@@ -210,7 +241,7 @@ class PruningDistillationExpert(PretrainExpert):
         if self.gates is not None:
             expected = self.gates.expected_parameters()
             sparsity = 1.0 - expected / self.gates.original_parameters
-            target = target_sparsity_at(step, self.target, self.pruning.sparsity_warmup_steps)
+            target = target_sparsity_at(step, self.target, self.pruning.sparsity_warmup_steps, self.start)
             penalty = self.lagrangian(sparsity, target).float()
             total = total + penalty
             terms.update({"pruning/expected_params_M": expected.detach() / 1e6,
@@ -241,7 +272,7 @@ class PruningDistillationExpert(PretrainExpert):
         pruned = self.pruned_student()
         return {**state, _GATED_CONFIG: self.student.config.to_dict(), _GATED_STUDENT: self.student.state_dict(),
                 "gates": self.gates.state_dict(), "gate_config": vars(self.gates.gate_config),
-                "lagrangian": self.lagrangian.state_dict(),
+                "lagrangian": self.lagrangian.state_dict(), "target_sparsity": self.target,
                 # what distill_student -k sees in a stage-1 checkpoint: the model pruned at this point
                 EXPERT_CONFIG_KEY: pruned.config.to_dict(), EXPERT_STUDENT_KEY: pruned.state_dict()}
 
@@ -265,10 +296,8 @@ class PruningDistillationExpert(PretrainExpert):
                                 f"({count_parameters(pruned) / self.teacher_params:.1%} of the teacher)")
 
 
-def _pruned_from_run(folder: Path) -> Tuple[PrunedModel, dict]:
-    """The model a stage-1 run folder's last checkpoint holds, pruned with its gates' deterministic
-    masks, and that checkpoint's expert state (for the objectives' projections)."""
-    key = "config.model.student.from_run"
+def _last_pruning_state(folder: Path, key: str) -> dict:
+    """The expert state of a stage-1 run folder's last checkpoint."""
     checkpoints = list_checkpoints(folder) if folder.is_dir() else []
     if not checkpoints:
         raise ConfigError(f"{key}: {folder} holds no states-*.ckpt of a pruning run (run stage 1 first)")
@@ -276,8 +305,17 @@ def _pruned_from_run(folder: Path) -> Tuple[PrunedModel, dict]:
     state = payload.get("expert") or {}
     if _GATED_CONFIG not in state:
         raise ConfigError(f"{key}: {checkpoints[-1]} is not a checkpoint of a pruning run (no gates)")
-    model = PrunedModel(PrunedConfig.from_dict(state[_GATED_CONFIG]))
+    return state
+
+
+def _gated_model(state: dict) -> PrunedModel:
+    with torch.random.fork_rng(devices=[]):  # every weight is loaded: the init must not draw
+        model = PrunedModel(PrunedConfig.from_dict(state[_GATED_CONFIG]))
     model.load_state_dict(state[_GATED_STUDENT])
+    return model
+
+
+def _gates(state: dict, model: PrunedModel) -> ModelGates:
     gates = ModelGates(model.config, GateConfig(**state["gate_config"]))
     gates.load_state_dict(state["gates"])
-    return prune(model, gates.eval().masks()), state
+    return gates

@@ -39,6 +39,9 @@ def target_sparsity(original_params: int, sparsity: Optional[float] = None,
     """The sparsity ``1 − target/original`` that exactly one of ``sparsity`` and ``target_params`` asks for."""
     if (sparsity is None) == (target_params is None):
         raise ConfigError(f"{key}: give exactly one of sparsity (e.g. 0.75) and target_params (e.g. 23.6M)")
+    if isinstance(sparsity, (list, tuple)) or isinstance(target_params, (list, tuple)):
+        raise ConfigError(f"{key}: a list of sizes is a pruning ladder, which run_pretrain.py runs as one "
+                          f"run per size (the method's pipeline.yaml, 'ladder'); a single run takes one size")
     if target_params is not None:
         budget = parse_parameter_budget(target_params, f"{key}.target_params")
         if budget >= original_params:

@@ -25,11 +25,13 @@ from upstream_distill.core.errors import ConfigError
 __all__ = ["LagrangianSparsity", "expected_sparsity", "target_sparsity_at"]
 
 
-def target_sparsity_at(step: int, target: float, warmup_steps: int) -> float:
-    """``t(step) = target * min(1, step / warmup_steps)``; ``warmup_steps = 0`` gives ``target`` at once.
+def target_sparsity_at(step: int, target: float, warmup_steps: int, start: float = 0.0) -> float:
+    """``t(step) = start + (target - start) * min(1, step / warmup_steps)``; ``warmup_steps = 0`` gives
+    ``target`` at once.
 
     DPHuBERT ramps 0 -> 0.75 over its first 5k steps, so the gates are not
-    forced shut before distillation has started to shape the student.
+    forced shut before distillation has started to shape the student.  A
+    pruning ladder's next rung ramps from the sparsity the previous one reached.
     """
     if not 0.0 <= target < 1.0:
         raise ConfigError(f"the sparsity target is a fraction of the parameters to remove, in [0, 1); got {target!r}")
@@ -39,7 +41,7 @@ def target_sparsity_at(step: int, target: float, warmup_steps: int) -> float:
         raise ValueError(f"step must be >= 0, got {step!r}")
     if warmup_steps == 0:
         return float(target)
-    return float(target) * min(1.0, step / warmup_steps)
+    return float(start) + (float(target) - float(start)) * min(1.0, step / warmup_steps)
 
 
 def expected_sparsity(expected_params: Union[Tensor, float], original_params: Union[Tensor, float]) -> Tensor:
