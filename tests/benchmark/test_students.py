@@ -145,3 +145,17 @@ def test_the_shipped_recipes_name_real_methods_and_configs():
     assert {"distilhubert", "star_hubert"} <= set(recipes.students)
     for study in recipes.studies.values():
         assert all(row in recipes.students or row in ("fbank", "tiny_hubert") for row in study.rows), study.name
+
+
+def test_a_runs_figures_are_published_beside_the_tables(tmp_path):
+    from upstream_distill.benchmark.students import publish_run_figures
+
+    expdir = tmp_path / "exp" / "dphubert"
+    (expdir / "prune").mkdir(parents=True)
+    (expdir / "pruned_shape.png").write_bytes(b"final")
+    (expdir / "prune" / "pruned_shape.png").write_bytes(b"stage 1")
+    (expdir / "prune" / "layer_groups.png").write_bytes(b"groups")
+    published = publish_run_figures(expdir, "dphubert", tmp_path / "results" / "mini")
+    assert sorted(p.name for p in published) == ["layer_groups_dphubert.png", "pruned_shape_dphubert.png"]
+    assert (tmp_path / "results" / "mini" / "pruned_shape_dphubert.png").read_bytes() == b"final"
+    assert publish_run_figures(tmp_path / "exp" / "distilhubert", "distilhubert", tmp_path / "results") == []

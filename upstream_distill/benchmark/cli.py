@@ -40,7 +40,7 @@ from .runs import (
     weights_fingerprint,
 )
 from .speed import inference_seconds
-from .students import distil, read_recipes
+from .students import distil, publish_run_figures, read_recipes
 
 LOG = logging.getLogger("benchmark")
 
@@ -206,6 +206,8 @@ def student_or_upstream(name: str, recipes, args, corpus: Path) -> UpstreamSpec:
     recipe, root = recipes.student(name), args.exp_root / "students"
     LOG.info("student %s: distilling (%s)", name, recipe.expdir(root, args.preset))
     distil(recipe, args.preset, corpus, root)
+    for figure in publish_run_figures(recipe.expdir(root, args.preset), name, args.results / args.preset):
+        LOG.info("student %s: %s", name, figure)
     return recipe.upstream(root, args.preset)
 
 

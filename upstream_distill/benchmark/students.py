@@ -12,6 +12,7 @@ afresh. ``--study NAME`` does the same for every row of a study and writes its o
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,15 +115,20 @@ def read_recipes(path: Path = STUDENT_RECIPES) -> Recipes:
     return Recipes(students, studies, path)
 
 
+#: figures a distillation leaves in its folder (or a pipeline's stage folders) that the tables show
+RUN_FIGURES = ("pruned_shape.png", "layer_groups.png")
+
+
 def distil(recipe: StudentRecipe, preset: str, corpus: Path, exp_root: Path) -> Path:
     """Run (or resume, or find finished) the recipe's distillation; returns its ``upstream.pt``."""
     expdir = recipe.expdir(exp_root, preset)
-    recorded = expdir / "config.yaml"  # what run_pretrain.py wrote when the run began
-    if recorded.is_file():
-        replaced = replaced_input_files(yaml.safe_load(recorded.read_text(encoding="utf-8")) or {})
-        if replaced:
-            LOG.info("student %s: %s replaced since it was distilled; old run set aside in %s", recipe.name,
-                     ", ".join(replaced), set_aside(expdir))
+    # what run_pretrain.py wrote when the run began (a pipeline: when each stage began)
+    replaced = sorted({key for recorded in [expdir / "config.yaml", *sorted(expdir.glob("*/config.yaml"))]
+                       if recorded.is_file()
+                       for key in replaced_input_files(yaml.safe_load(recorded.read_text(encoding="utf-8")) or {})})
+    if replaced:
+        LOG.info("student %s: %s replaced since it was distilled; old run set aside in %s", recipe.name,
+                 ", ".join(replaced), set_aside(expdir))
     expdir.mkdir(parents=True, exist_ok=True)
     run_logged(recipe.pretrain_command(preset, corpus, expdir), expdir / "benchmark_pretrain.log")
     export = expdir / EXPORT_NAME
@@ -130,3 +136,19 @@ def distil(recipe: StudentRecipe, preset: str, corpus: Path, exp_root: Path) -> 
         raise RunFailed(f"distilling {recipe.name} left no {export}; see {expdir / 'train.log'}")
     return export
 
+
+def publish_run_figures(expdir: Path, row: str, results: Path) -> List[Path]:
+    """Copy the figures a student's run drew (its pruned shape, its layer groups) to
+    ``results/<preset>/<figure>_<row>.png``, so the tables' reader sees what was scored."""
+    published = []
+    for name in RUN_FIGURES:
+        found = sorted(expdir.glob(name)) or sorted(expdir.glob(f"*/{name}"))
+        if not found:
+            continue
+        target = results / f"{Path(name).stem}_{row}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".tmp")
+        shutil.copyfile(found[0], tmp)
+        tmp.replace(target)
+        published.append(target)
+    return published
