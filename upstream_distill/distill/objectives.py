@@ -10,6 +10,7 @@
       discriminative: {weight: 1.0, temperature: 1.0}                     # Wang et al.
       frontend: {weight: 1.0}                                             # Wang et al., stage 1
       layer_to_layer: {weight: 1.0, layers: auto, shared: auto}          # DPHuBERT
+      group_mean: {weight: 1.0, groups: auto, student_layer: deepest}    # SKILL
 
 Each objective says what it reads from the teacher (hidden-state indices,
 attention maps, unit logits), so the expert asks the teacher (or the target
@@ -34,6 +35,7 @@ from upstream_distill.losses.discriminative import (
     require_unit_head,
     teacher_unit_logits,
 )
+from upstream_distill.losses.group_mean import group_mean_targets
 from upstream_distill.losses.intra_layer_gram import intra_layer_tgm_loss
 from upstream_distill.losses.layer_to_layer import layer_to_layer_loss
 from upstream_distill.losses.regression import l1_cosine_regression
@@ -188,6 +190,47 @@ class LayerToLayerObjective(Objective):
                                    student.frame_mask, self.l1_weight, self.cosine_weight)
 
 
+class GroupMeanObjective(Objective):
+    """SKILL's objective (:mod:`upstream_distill.losses.group_mean`): for each group of teacher layers
+    the frame-wise mean of its hidden states is the target, predicted from one student layer through
+    an identity-initialised linear map of its own, scored with DPHuBERT's L1 − cos.
+
+    ``groups``: lists of teacher hidden-state indices (``auto``: the groups the expert's
+    ``layer_groups`` section computes from the teacher's layer similarity). ``student_layer``: which
+    student hidden state predicts a group: ``deepest`` (its deepest layer: the student must reach the
+    group's content by that depth; PROPOSED, SKILL does not say) or ``mean`` (its middle layer); for a
+    student shallower than the teacher the index is scaled by the depth ratio.
+    """
+
+    STUDENT_LAYERS = ("deepest", "mean")
+
+    def __init__(self, student, teacher, weight: float = 1.0, groups: Union[str, Sequence[Sequence[int]]] = "auto",
+                 student_layer: str = "deepest", l1_weight: float = 1.0, cosine_weight: float = 1.0):
+        key = "config.model.objectives.group_mean"
+        if groups == "auto":
+            raise ConfigError(f"{key}.groups: 'auto' takes the groups of config.model.layer_groups, which this "
+                              f"method has not got; list the groups of teacher hidden states instead")
+        groups = [sorted(int(i) for i in group) for group in groups]
+        depth, student_depth = len(teacher.layers), len(student.layers)
+        if not groups or any(not group or not 0 <= min(group) <= max(group) <= depth for group in groups):
+            raise ConfigError(f"{key}.groups {groups}: non-empty groups of teacher hidden states 0..{depth}")
+        if student_layer not in self.STUDENT_LAYERS:
+            raise ConfigError(f"{key}.student_layer must be one of {self.STUDENT_LAYERS}, got {student_layer!r}")
+        super().__init__(weight, TeacherNeeds(layers=frozenset(i for group in groups for i in group)))
+        self.groups = groups
+        anchors = [max(g) if student_layer == "deepest" else round(sum(g) / len(g)) for g in groups]
+        self.student_layers = [round(a * student_depth / depth) for a in anchors]
+        self.projections = nn.ModuleList(_identity_linear(student.config.encoder_dim, teacher.config.encoder_dim)
+                                         for _ in groups)
+        self.l1_weight, self.cosine_weight = float(l1_weight), float(cosine_weight)
+
+    def terms(self, teacher, student):
+        predictions = [projection(student.hidden_states[i]) for projection, i in zip(self.projections,
+                                                                                     self.student_layers)]
+        return layer_to_layer_loss(predictions, group_mean_targets(teacher.hidden_states, self.groups),
+                                   student.frame_mask, self.l1_weight, self.cosine_weight)
+
+
 def _identity_linear(in_dim: int, out_dim: int) -> nn.Linear:
     """A linear map that starts as the identity (zero bias): the pruned student starts as the teacher,
     so its prediction starts exact."""
@@ -304,6 +347,7 @@ OBJECTIVES: Dict[str, Type[Objective]] = {
     "discriminative": DiscriminativeObjective,
     "frontend": FrontEndObjective,
     "layer_to_layer": LayerToLayerObjective,
+    "group_mean": GroupMeanObjective,
 }
 
 

@@ -16,7 +16,12 @@
   linearly over them); ``gate_lr`` and ``lambda_lr`` (DPHuBERT: 0.02 each,
   scheduled like the model's);
 * ``objectives``: as the distillation expert's; DPHuBERT's is
-  ``layer_to_layer``.
+  ``layer_to_layer``, SKILL's ``group_mean``;
+* ``layer_groups`` (SKILL): how the teacher's layers are grouped by similarity
+  on a calibration set (:class:`~upstream_distill.layer_groups.LayerGroupConfig`);
+  the groups fill ``objectives.group_mean.groups: auto`` and are written into
+  the run folder (``layer_similarity.csv``, ``layer_groups.yaml``,
+  ``layer_groups.png``); stage 2 takes stage 1's groups from its checkpoint.
 
 Stage 1's loss is the distillation loss plus the Lagrangian term
 ``λ1 (ŝ − t) + λ2 (ŝ − t)²`` of the expected sparsity ``ŝ`` and the ramped
@@ -37,6 +42,11 @@ from torch import Tensor
 
 from upstream_distill.core.errors import ConfigError
 from upstream_distill.core.yaml_config import typed_section
+from upstream_distill.layer_groups import (
+    LayerGroupConfig,
+    compute_layer_groups,
+    write_layer_group_artefacts,
+)
 from upstream_distill.models import (
     EXPERT_CONFIG_KEY,
     EXPERT_STUDENT_KEY,
@@ -99,10 +109,11 @@ class PruningSettings:
     student: StudentSource
     pruning: Optional[PruningSection]
     objectives: Dict[str, Any]
+    layer_groups: Optional[LayerGroupConfig] = None
 
     @classmethod
     def from_dict(cls, model_config: Mapping) -> "PruningSettings":
-        known = ["teacher", "student", "pruning", "objectives"]
+        known = ["teacher", "student", "pruning", "objectives", "layer_groups"]
         unknown = sorted(set(model_config) - set(known))
         if unknown:
             raise ConfigError(f"config.model: unknown sections {unknown} (known: {known})")
@@ -124,7 +135,10 @@ class PruningSettings:
                               "pruning.target_params")
         if not model_config.get("objectives"):
             raise ConfigError("config.model.objectives: choose at least one (DPHuBERT: layer_to_layer)")
-        return cls(teacher=teacher, student=student, pruning=pruning, objectives=dict(model_config["objectives"]))
+        groups = model_config.get("layer_groups")
+        groups = None if groups is None else typed_section(LayerGroupConfig, groups, "model.layer_groups")
+        return cls(teacher=teacher, student=student, pruning=pruning, objectives=dict(model_config["objectives"]),
+                   layer_groups=groups)
 
 
 class PruningDistillationExpert(PretrainExpert):
@@ -148,7 +162,13 @@ class PruningDistillationExpert(PretrainExpert):
             self.student = _gated_model(stage1_state)
         else:
             self.student = PrunedModel.from_teacher(self.teacher)
-        self.objectives = build_objectives(settings.objectives, self.student, self.teacher)
+        self.layer_groups = self._layer_groups(settings, stage1_state)
+        objectives = dict(settings.objectives)
+        if self.layer_groups is not None and "group_mean" in objectives:
+            group_mean = dict(objectives["group_mean"] or {})
+            if group_mean.get("groups", "auto") == "auto":
+                objectives["group_mean"] = {**group_mean, "groups": self.layer_groups}
+        self.objectives = build_objectives(objectives, self.student, self.teacher)
         if stage1_state is not None:
             try:
                 self.objectives.load_state_dict(stage1_state["objectives"])
@@ -184,6 +204,26 @@ class PruningDistillationExpert(PretrainExpert):
         else:
             self.targets = OnTheFlyTargets(self.teacher, self.needs)
         self._report(teacher_file, settings)
+
+    def _layer_groups(self, settings: PruningSettings, stage1_state: Optional[dict]) -> Optional[List[List[int]]]:
+        """SKILL's groups: those the stage-1 run used (stage 2, ladder rungs), else computed (and cached)
+        from the teacher's layer similarity on the calibration set; written into the run folder."""
+        if settings.layer_groups is None:
+            return None
+        context = self.context
+        if stage1_state is not None and stage1_state.get("layer_groups"):
+            groups = [list(group) for group in stage1_state["layer_groups"]]
+            context.log(f"layer groups of {settings.student.from_run or settings.student.continue_from}: {groups}")
+            return groups
+        config = settings.layer_groups
+        cache = Path(config.cache_dir) if config.cache_dir else context.expdir / "layer_groups_cache"
+        with context.dist.main_first():
+            computed = compute_layer_groups(self.teacher, settings.teacher.checkpoint, context.utterances,
+                                            context.data.sample_rate, config, cache, context.log)
+        if context.dist.is_main:
+            write_layer_group_artefacts(computed, context.expdir)
+        context.log(f"layer groups ({config.grouping}, {config.similarity}, {config.linkage}): {computed.groups}")
+        return [list(group) for group in computed.groups]
 
     def _continue(self, state: dict, source: str) -> None:
         """The previous rung's gates and multipliers go on; its target is where this ramp starts."""
@@ -265,7 +305,7 @@ class PruningDistillationExpert(PretrainExpert):
             self.gates.train(was_training)
 
     def checkpoint_state(self) -> dict:
-        state = {"objectives": self.objectives.state_dict()}
+        state = {"objectives": self.objectives.state_dict(), "layer_groups": self.layer_groups}
         if self.gates is None:
             return {**state, EXPERT_CONFIG_KEY: self.student.config.to_dict(),
                     EXPERT_STUDENT_KEY: self.student.state_dict()}
