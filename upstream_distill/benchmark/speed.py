@@ -4,9 +4,10 @@ Prints, on the same 10 s of audio and this machine's CPU:
 
 1. parameters and inference time of the HuBERT Base architecture vs the
    DistilHuBERT architecture, Wang et al.'s deep & thin student, on the
-   waveform CNN and on the Fbank front-end, and DPHuBERT's shape (HuBERT Base
-   pruned to sparsity 0.75, the units removed chosen by a seeded random
-   score; random weights: speed does not depend on them);
+   waveform CNN and on the Fbank front-end, and HuBERT Base pruned to
+   DPHuBERT's sparsity 0.75 (random weights: speed does not depend on them;
+   the units removed chosen by a seeded random score, so CNN channels go as
+   often as FFN units: a trained DPHuBERT's gates decide that, and its time);
 2. the shipped ``tiny_hubert`` teacher vs its mini students of the same
    shapes (the presets' architectures, or a trained ``--student`` checkpoint
    in place of the DistilHuBERT one);
@@ -232,7 +233,7 @@ def _measure(args) -> int:
     torch.manual_seed(0)
     base = TeacherModel(hubert_base_config())
     models = {"HuBERT Base": base, **_student_shapes(None, 768),
-              "DPHuBERT shape (sparsity 0.75)": pruned_shape(base, 0.75)}
+              "HuBERT Base pruned 0.75 (random)": pruned_shape(base, 0.75)}
     times = inference_seconds(models, repeats=args.repeats)
     _print_pair("1. architectures of the papers (random weights)", models, times)
     _print_frontend_ratio(times, "HuBERT Base")
@@ -242,7 +243,7 @@ def _measure(args) -> int:
         return 0
     teacher = load_teacher(TINY_HUBERT_CHECKPOINT)
     models = {"tiny_hubert": teacher, **_student_shapes("mini", teacher.config.encoder_dim),
-              "pruned tiny_hubert (sparsity 0.8)": pruned_shape(teacher, 0.8)}
+              "tiny_hubert pruned 0.8 (random)": pruned_shape(teacher, 0.8)}
     if args.student:
         models["trained student " + args.student.parent.name] = load_student(args.student)
     times = inference_seconds(models, repeats=args.repeats)
