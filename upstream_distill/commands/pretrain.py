@@ -30,7 +30,6 @@ import importlib.util
 import logging
 import shutil
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, List, Optional, Sequence, Tuple, Type
 
@@ -38,16 +37,16 @@ import yaml
 
 from upstream_distill.core.errors import ConfigError, TrainingError
 from upstream_distill.core.paths import PRETRAIN_ROOT, TINY_HUBERT_CHECKPOINT, default_corpus_dir
-from upstream_distill.core.yaml_config import apply_overrides, parse_overrides, read_yaml, substitute, typed_section
+from upstream_distill.core.yaml_config import apply_overrides, parse_overrides, substitute
 from upstream_distill.mini_superb.spec import PRESETS as CORPUS_PRESETS
 from upstream_distill.training.config import INPUT_FILES_KEY, TrainingConfig, compose_config, input_file_digests
 from upstream_distill.training.expert import PretrainExpert
 
+from .pipeline import Pipeline, ladder_rungs, read_pipeline
+
 __all__ = ["PRESETS", "build_parser", "load_expert_class", "main", "resolve_config"]
 
 PRESETS = tuple(CORPUS_PRESETS)  # the embedded corpus sizes: tiny, mini
-#: a method folder with this file runs several stages in order (DPHuBERT: prune, then distil the pruned model)
-PIPELINE_FILE = "pipeline.yaml"
 DEFAULT_SEED = 1337
 
 
@@ -146,70 +145,6 @@ def _has_section(config: dict, path: List[str]) -> bool:
         if not isinstance(node, dict):
             return False
     return True
-
-
-@dataclass
-class Stage:
-    """One run of a method's ``pipeline.yaml``: its folder name and its two config files."""
-
-    name: str
-    model: str
-    runner: str
-
-
-@dataclass
-class Ladder:
-    """``ladder:`` of a ``pipeline.yaml``: when one of the ``sizes`` keys holds a list, the stages run
-    once per size, each rung's first stage continuing the previous rung's (``continue_key`` is set
-    to that folder)."""
-
-    sizes: List[str]  # dotted keys of the full config, e.g. model.pruning.target_params
-    continue_key: str  # dotted key, e.g. model.student.continue_from
-
-
-@dataclass
-class Pipeline:
-    stages: List[Stage]
-    ladder: Optional[Ladder] = None
-
-
-def read_pipeline(folder: Path) -> Optional[Pipeline]:
-    """``folder/pipeline.yaml``, or None for a method of one run."""
-    path = folder / PIPELINE_FILE
-    if not path.is_file():
-        return None
-    data = read_yaml(path)
-    try:
-        stages = [typed_section(Stage, stage, f"stages[{i}]") for i, stage in enumerate(data.get("stages") or [])]
-        ladder = typed_section(Ladder, data["ladder"], "ladder") if data.get("ladder") else None
-    except ConfigError as err:
-        raise ConfigError(f"{path}: {err}") from None
-    names = [stage.name for stage in stages]
-    if not stages or len(set(names)) != len(names):
-        raise ConfigError(f"{path}: 'stages' must list runs with distinct names, got {names}")
-    return Pipeline(stages, ladder)
-
-
-def _get(config: dict, dotted: str):
-    node = config
-    for part in dotted.split("."):
-        node = node.get(part) if isinstance(node, dict) else None
-    return node
-
-
-def ladder_rungs(pipeline: Pipeline, first_config: dict) -> List[Tuple[str, List[Tuple[List[str], Any]]]]:
-    """``[(folder name, settings)]`` per rung: one unnamed rung unless a ``sizes`` key holds a list."""
-    if pipeline.ladder is None:
-        return [("", [])]
-    lists = [(key, _get(first_config, key)) for key in pipeline.ladder.sizes]
-    lists = [(key, value) for key, value in lists if isinstance(value, list)]
-    if not lists:
-        return [("", [])]
-    if len(lists) > 1 or not lists[0][1]:
-        raise ConfigError(f"a pruning ladder lists its sizes under one of {pipeline.ladder.sizes}, got "
-                          f"{dict(lists)}")
-    key, sizes = lists[0]
-    return [(f"{rung}_{size}", [(key.split("."), size)]) for rung, size in enumerate(sizes, start=1)]
 
 
 def _experiment_dir(args) -> Path:
