@@ -43,18 +43,16 @@ from upstream_distill.models import (
     EXPERT_CONFIG_KEY,
     EXPERT_STUDENT_KEY,
     UNIT_HEAD_PREFIXES,
-    CheckpointError,
     StudentConfig,
     StudentModel,
     count_parameters,
-    load_teacher,
     save_student,
 )
 from upstream_distill.training import ExpertContext, PretrainExpert
 from upstream_distill.training.data import read_audio
 
-from .objectives import TeacherNeeds, build_objectives
-from .targets import CachedTargets, OnTheFlyTargets
+from .objectives import build_objectives
+from .targets import load_section_teacher, teacher_targets
 
 __all__ = [
     "DistillationExpert",
@@ -159,10 +157,7 @@ class DistillationExpert(PretrainExpert):
         super().__init__(model_config, context)
         settings = DistillationSettings.from_dict(model_config)
         teacher_file = settings.teacher.checkpoint
-        try:
-            self.teacher = load_teacher(teacher_file)
-        except CheckpointError as err:
-            raise ConfigError(f"config.model.teacher.checkpoint: {err}") from None
+        self.teacher = load_section_teacher(teacher_file)
         try:
             student_config = settings.student
             if student_config.prediction_heads != "none" and student_config.head_dim is None:
@@ -185,18 +180,8 @@ class DistillationExpert(PretrainExpert):
         # a stage leaves parameters without gradients, which DDP must be told about
         self.find_unused_parameters = self.frontend_steps > 0
         self.statistics_utterances = settings.fbank_statistics.utterances
-        self.needs = TeacherNeeds()
-        for objective in self.objectives.values():
-            self.needs = self.needs | objective.needs
-        if context.cache_teacher:
-            cache_dir = settings.teacher.cache_dir
-            with context.dist.main_first():
-                self.targets = CachedTargets.build(
-                    Path(cache_dir) if cache_dir else context.expdir / "teacher_cache", self.teacher,
-                    Path(teacher_file), self.needs, context.utterances, context.data.sample_rate,
-                    context.data.crop_multiple, context.device, context.log)
-        else:
-            self.targets = OnTheFlyTargets(self.teacher, self.needs)
+        self.needs, self.targets = teacher_targets(self.teacher, teacher_file, settings.teacher.cache_dir,
+                                                   self.objectives.values(), context)
         self._report(context, teacher_file, copied)
 
     def _frontend_steps(self, stages: Stages) -> int:

@@ -51,11 +51,9 @@ from upstream_distill.models import (
     EXPERT_CONFIG_KEY,
     EXPERT_STUDENT_KEY,
     UNIT_HEAD_PREFIXES,
-    CheckpointError,
     PrunedConfig,
     PrunedModel,
     count_parameters,
-    load_teacher,
     save_student,
 )
 from upstream_distill.pruning import GateConfig, LagrangianSparsity, ModelGates, prune, target_sparsity_at
@@ -65,8 +63,8 @@ from upstream_distill.training import ExpertContext, PretrainExpert
 from upstream_distill.training.checkpoint import list_checkpoints
 
 from .expert import TeacherSection
-from .objectives import TeacherNeeds, build_objectives
-from .targets import CachedTargets, OnTheFlyTargets
+from .objectives import build_objectives
+from .targets import load_section_teacher, teacher_targets
 
 __all__ = ["PruningDistillationExpert", "PruningSection", "PruningSettings", "StudentSource"]
 
@@ -146,10 +144,7 @@ class PruningDistillationExpert(PretrainExpert):
         super().__init__(model_config, context)
         settings = PruningSettings.from_dict(model_config)
         teacher_file = settings.teacher.checkpoint
-        try:
-            self.teacher = load_teacher(teacher_file)
-        except CheckpointError as err:
-            raise ConfigError(f"config.model.teacher.checkpoint: {err}") from None
+        self.teacher = load_section_teacher(teacher_file)
         self.teacher_params = count_parameters(self.teacher, UNIT_HEAD_PREFIXES)
 
         stage1_state, source = None, settings.student.from_run or settings.student.continue_from
@@ -191,18 +186,8 @@ class PruningDistillationExpert(PretrainExpert):
             if settings.student.continue_from:
                 self._continue(stage1_state, source)
 
-        self.needs = TeacherNeeds()
-        for objective in self.objectives.values():
-            self.needs = self.needs | objective.needs
-        if context.cache_teacher:
-            cache_dir = settings.teacher.cache_dir
-            with context.dist.main_first():
-                self.targets = CachedTargets.build(
-                    Path(cache_dir) if cache_dir else context.expdir / "teacher_cache", self.teacher,
-                    Path(teacher_file), self.needs, context.utterances, context.data.sample_rate,
-                    context.data.crop_multiple, context.device, context.log)
-        else:
-            self.targets = OnTheFlyTargets(self.teacher, self.needs)
+        self.needs, self.targets = teacher_targets(self.teacher, teacher_file, settings.teacher.cache_dir,
+                                                   self.objectives.values(), context)
         self._report(teacher_file, settings)
 
     def _layer_groups(self, settings: PruningSettings, stage1_state: Optional[dict]) -> Optional[List[List[int]]]:

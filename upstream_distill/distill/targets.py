@@ -22,7 +22,7 @@ import hashlib
 import json
 import shutil
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -31,12 +31,13 @@ from tqdm import tqdm
 
 from upstream_distill.core.errors import ConfigError
 from upstream_distill.core.provenance import file_digest
-from upstream_distill.models import ModelOutput, TeacherModel
+from upstream_distill.models import CheckpointError, ModelOutput, TeacherModel, load_teacher
+from upstream_distill.training import ExpertContext
 from upstream_distill.training.data import Batch, Utterance, read_audio
 
-from .objectives import TeacherNeeds
+from .objectives import Objective, TeacherNeeds
 
-__all__ = ["OnTheFlyTargets", "CachedTargets", "cache_digest"]
+__all__ = ["OnTheFlyTargets", "CachedTargets", "cache_digest", "load_section_teacher", "teacher_targets"]
 
 CACHE_VERSION = 2  # 2: the teacher is identified by its bytes (1: path, size, mtime)
 
@@ -133,3 +134,27 @@ def _write_cache(target: Path, teacher: TeacherModel, layers: List[int], utteran
     (partial / "index.json").write_text(json.dumps(index))
     shutil.rmtree(target, ignore_errors=True)
     partial.rename(target)
+
+
+def load_section_teacher(checkpoint: str) -> TeacherModel:
+    """``config.model.teacher.checkpoint``, loaded frozen; ConfigError naming the key for a bad file."""
+    try:
+        return load_teacher(checkpoint)
+    except CheckpointError as err:
+        raise ConfigError(f"config.model.teacher.checkpoint: {err}") from None
+
+
+def teacher_targets(teacher: TeacherModel, teacher_file: str, cache_dir: Optional[str],
+                    objectives: Iterable[Objective], context: ExpertContext):
+    """``(needs, targets)``: what the objectives read from the teacher, and where each batch's comes
+    from: the teacher's forward, or the ``--cache-teacher`` disk cache (built first by the main rank;
+    ``cache_dir`` or ``<expdir>/teacher_cache``)."""
+    needs = TeacherNeeds()
+    for objective in objectives:
+        needs = needs | objective.needs
+    if not context.cache_teacher:
+        return needs, OnTheFlyTargets(teacher, needs)
+    with context.dist.main_first():
+        return needs, CachedTargets.build(
+            Path(cache_dir) if cache_dir else context.expdir / "teacher_cache", teacher, Path(teacher_file), needs,
+            context.utterances, context.data.sample_rate, context.data.crop_multiple, context.device, context.log)

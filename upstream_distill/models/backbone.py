@@ -25,6 +25,7 @@ from ._torchaudio import components
 from .attention_maps import attention_probabilities
 
 __all__ = [
+    "EncoderModel",
     "build_transformer_encoder",
     "build_waveform_cnn",
     "conv_output_lengths",
@@ -87,6 +88,25 @@ def build_transformer_encoder(in_dim: int, dim: int, layers: int, heads: int, ff
         layer_drop=0.0,
     )
     return components.Encoder(components.FeatureProjection(in_dim, dim, projection_dropout), transformer)
+
+
+class EncoderModel(nn.Module):
+    """What every network of the project offers its callers (losses, upstreams, the benchmark):
+    its frame hop, its transformer layers and the frames it gives for a waveform length.
+    Subclasses hold ``config`` (with ``downsample_rate``), ``encoder.transformer.layers`` and,
+    unless they override :meth:`frame_lengths`, a waveform ``feature_extractor``."""
+
+    @property
+    def downsample_rate(self) -> int:
+        return self.config.downsample_rate
+
+    @property
+    def layers(self) -> nn.ModuleList:
+        return self.encoder.transformer.layers
+
+    def frame_lengths(self, lengths: Tensor) -> Tensor:
+        """Output frames for waveforms of ``lengths`` samples."""
+        return waveform_cnn_lengths(self.feature_extractor, lengths)
 
 
 # ---------------------------------------------------------------------------

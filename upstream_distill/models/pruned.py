@@ -36,12 +36,12 @@ from torch import Tensor, nn
 
 from ._torchaudio import components
 from .backbone import (
+    EncoderModel,
     build_waveform_cnn,
     frame_padding,
     normalize_waveforms,
     padded_batch,
     waveform_cnn_features,
-    waveform_cnn_lengths,
 )
 from .outputs import ModelOutput
 from .pruned_config import PrunedConfig
@@ -212,7 +212,7 @@ class PrunableEncoderLayer(nn.Module):
         return x, position_bias
 
 
-class PrunedModel(nn.Module):
+class PrunedModel(EncoderModel):
     """The teacher's network with per-layer widths, returning :class:`ModelOutput`.
 
     Submodules under torchaudio's names: ``feature_extractor.conv_layers``,
@@ -234,16 +234,6 @@ class PrunedModel(nn.Module):
         projection = components.FeatureProjection(channels, config.encoder_dim, config.projection_dropout)
         self.encoder = components.Encoder(projection, transformer)
 
-    @property
-    def downsample_rate(self) -> int:
-        return self.config.downsample_rate
-
-    @property
-    def layers(self) -> nn.ModuleList:
-        return self.encoder.transformer.layers
-
-    def frame_lengths(self, lengths: Tensor) -> Tensor:
-        return waveform_cnn_lengths(self.feature_extractor, lengths)
 
     @classmethod
     def from_teacher(cls, teacher: TeacherModel) -> "PrunedModel":

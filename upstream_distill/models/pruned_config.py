@@ -18,10 +18,10 @@ gated model starts from.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import List, Tuple
 
+from .shapes import config_from_dict, conv_downsample_rate, conv_receptive_field
 from .teacher_config import ARCHS, CONV_NORMS, TeacherConfig
 
 __all__ = ["PrunedConfig"]
@@ -90,14 +90,11 @@ class PrunedConfig:
 
     @property
     def downsample_rate(self) -> int:
-        return math.prod(stride for _, _, stride in self.conv_layers)
+        return conv_downsample_rate(self.conv_layers)
 
     @property
     def receptive_field(self) -> int:
-        span = 1
-        for _, kernel, stride in reversed(self.conv_layers):
-            span = (span - 1) * stride + kernel
-        return span
+        return conv_receptive_field(self.conv_layers)
 
     @classmethod
     def from_teacher(cls, teacher: TeacherConfig) -> "PrunedConfig":
@@ -122,8 +119,4 @@ class PrunedConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "PrunedConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown PrunedConfig keys {unknown} (known: {sorted(known)})")
-        return cls(**data)
+        return config_from_dict(cls, data)

@@ -18,6 +18,7 @@ from typing import Dict, List, Optional, Tuple
 from torch import Tensor, nn
 
 from .backbone import (
+    EncoderModel,
     build_transformer_encoder,
     build_waveform_cnn,
     frame_padding,
@@ -67,7 +68,7 @@ def _build_frontend(config: StudentConfig) -> nn.Module:
     return WaveformFrontEnd(config)
 
 
-class StudentModel(nn.Module):
+class StudentModel(EncoderModel):
     """``frontend`` -> ``encoder`` (torchaudio ``Encoder``) -> ``heads`` (or None)."""
 
     def __init__(self, config: StudentConfig):
@@ -84,14 +85,6 @@ class StudentModel(nn.Module):
                 raise ValueError("StudentConfig.head_dim is unset: give the teacher's width")
             self.heads = nn.ModuleList(nn.Linear(config.encoder_dim, config.head_dim)
                                        for _ in config.head_targets)
-
-    @property
-    def downsample_rate(self) -> int:
-        return self.config.downsample_rate
-
-    @property
-    def layers(self) -> nn.ModuleList:
-        return self.encoder.transformer.layers
 
     def frame_lengths(self, lengths: Tensor) -> Tensor:
         return self.frontend.frame_lengths(lengths)

@@ -18,10 +18,10 @@ states.  Plain types only, so a config round-trips through YAML and
 """
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import List, Optional, Tuple
 
+from .shapes import config_from_dict, conv_downsample_rate
 from .teacher_config import BASE_CONV_LAYERS
 
 __all__ = ["FRONTENDS", "HEAD_KINDS", "StudentConfig", "distilhubert_config"]
@@ -108,7 +108,7 @@ class StudentConfig:
         """Waveform samples per output frame (320: 20 ms, for both front-ends)."""
         if self.frontend == "fbank":
             return 320
-        return math.prod(stride for _, _, stride in self.conv_layers)
+        return conv_downsample_rate(self.conv_layers)
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -117,11 +117,7 @@ class StudentConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "StudentConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown StudentConfig keys {unknown} (known: {sorted(known)})")
-        return cls(**data)
+        return config_from_dict(cls, data)
 
 
 def distilhubert_config(teacher_dim: int = 768, targets=(4, 8, 12)) -> StudentConfig:

@@ -32,6 +32,7 @@ from torch import Tensor, nn
 
 from ._torchaudio import WavLMSelfAttention, components
 from .backbone import (
+    EncoderModel,
     build_transformer_encoder,
     build_waveform_cnn,
     frame_padding,
@@ -39,7 +40,6 @@ from .backbone import (
     padded_batch,
     transformer_hidden_states,
     waveform_cnn_features,
-    waveform_cnn_lengths,
 )
 from .outputs import ModelOutput
 from .teacher_config import (
@@ -88,7 +88,7 @@ def _build_encoder(config: TeacherConfig) -> components.Encoder:
 # the model
 
 
-class TeacherModel(nn.Module):
+class TeacherModel(EncoderModel):
     """A HuBERT / WavLM / wav2vec 2.0 encoder returning :class:`ModelOutput`.
 
     Submodules (torchaudio names): ``feature_extractor.conv_layers``,
@@ -105,17 +105,6 @@ class TeacherModel(nn.Module):
         self.unit_head = (UnitHead(config.encoder_dim, config.final_dim, config.num_units,
                                    config.unit_temperature) if config.has_unit_head else None)
 
-    @property
-    def downsample_rate(self) -> int:
-        return self.config.downsample_rate
-
-    @property
-    def layers(self) -> nn.ModuleList:
-        return self.encoder.transformer.layers
-
-    def frame_lengths(self, lengths: Tensor) -> Tensor:
-        """Output frames for waveforms of ``lengths`` samples."""
-        return waveform_cnn_lengths(self.feature_extractor, lengths)
 
     def forward(self, waveforms: Tensor, lengths: Optional[Tensor] = None,
                 output_attentions: bool = False, output_unit_logits: bool = False) -> ModelOutput:

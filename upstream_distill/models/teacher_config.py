@@ -7,9 +7,10 @@ so a config round-trips through YAML and ``weights_only`` checkpoints.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import List, Optional, Tuple
+
+from .shapes import config_from_dict, conv_downsample_rate, conv_receptive_field
 
 __all__ = [
     "ARCHS",
@@ -91,15 +92,12 @@ class TeacherConfig:
     @property
     def downsample_rate(self) -> int:
         """Waveform samples per output frame (320 for every Base model)."""
-        return math.prod(stride for _, _, stride in self.conv_layers)
+        return conv_downsample_rate(self.conv_layers)
 
     @property
     def receptive_field(self) -> int:
         """Samples one output frame sees; shorter waveforms give no frame (400 for Base)."""
-        span = 1
-        for _, kernel, stride in reversed(self.conv_layers):
-            span = (span - 1) * stride + kernel
-        return span
+        return conv_receptive_field(self.conv_layers)
 
     def to_dict(self) -> dict:
         """Plain types only (lists, not tuples), for YAML and ``weights_only`` checkpoints."""
@@ -109,11 +107,7 @@ class TeacherConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "TeacherConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown TeacherConfig keys {unknown} (known: {sorted(known)})")
-        return cls(**data)
+        return config_from_dict(cls, data)
 
 
 def hubert_base_config() -> TeacherConfig:

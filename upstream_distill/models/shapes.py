@@ -1,0 +1,32 @@
+"""What every model config shares: the waveform CNN's frame geometry and the plain-dict round trip."""
+from __future__ import annotations
+
+import math
+from dataclasses import fields
+from typing import Sequence, Tuple, Type, TypeVar
+
+__all__ = ["config_from_dict", "conv_downsample_rate", "conv_receptive_field"]
+
+Config = TypeVar("Config")
+
+
+def conv_downsample_rate(conv_layers: Sequence[Tuple[int, int, int]]) -> int:
+    """Waveform samples per output frame: the product of the strides (320 for every Base model)."""
+    return math.prod(stride for _, _, stride in conv_layers)
+
+
+def conv_receptive_field(conv_layers: Sequence[Tuple[int, int, int]]) -> int:
+    """Samples one output frame sees; shorter waveforms give no frame (400 for Base)."""
+    span = 1
+    for _, kernel, stride in reversed(conv_layers):
+        span = (span - 1) * stride + kernel
+    return span
+
+
+def config_from_dict(cls: Type[Config], data: dict) -> Config:
+    """``cls(**data)``, with a ValueError that lists unknown keys instead of a TypeError."""
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} keys {unknown} (known: {sorted(known)})")
+    return cls(**data)
