@@ -30,10 +30,11 @@ def plot_pruned_shape(pruned: PrunedConfig, full: PrunedConfig, path: Path, titl
         axis.set_title(name)
         axis.set_xlabel(unit)
         axis.set_xticks(list(positions))
-    axes[0].legend(loc="upper right", fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="upper right", fontsize=8)  # outside the bars, which fill the panels
     if title:
         figure.suptitle(title)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0, 0.94, 1))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.png")
