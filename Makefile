@@ -18,12 +18,15 @@ $(VENV)/.ready: setup.py tools/setup_env.sh
 demo: setup
 	$(PY) run_benchmark.py --preset mini $(DEMO_UPSTREAMS)
 
-# The method studies: STaR's loss selection, Wang et al.'s structures / loss / front-end, and a
-# second distillation seed of DistilHuBERT and STaR (how far two seeds of one method differ).
+# The method studies: STaR's loss selection, Wang et al.'s structures / loss / front-end, a second
+# distillation seed of DistilHuBERT and STaR (how far two seeds of one method differ), DPHuBERT's
+# pruning (whole-layer gates, a second budget) and SKILL's layer groups (random groups, no averaging).
 studies: setup
 	$(PY) run_benchmark.py --preset mini --study star_loss_selection
 	$(PY) run_benchmark.py --preset mini --study asr_distill --tasks pr,asr,ks,sid,er,asr_low,asr_low_ft
 	$(PY) run_benchmark.py --preset mini --study distillation_seeds
+	$(PY) run_benchmark.py --preset mini --study pruning
+	$(PY) run_benchmark.py --preset mini --study skill
 
 # Parameters and CPU inference time, side by side in one run (papers' shapes, the mini students).
 speed: setup
