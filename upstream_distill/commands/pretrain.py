@@ -114,6 +114,23 @@ def resolve_config(args, runner_file: Optional[Path] = None, model_file: Optiona
     so a misspelt key is still an error there); ``settings``: what the pipeline sets after -o,
     each only where its section exists (a ladder rung's size, the run it continues).
     """
+    config = _composed(args, runner_file, model_file, later_stage, settings)
+    corpus = _corpus_root(args)
+    replacements = {"tiny_hubert": TINY_HUBERT_CHECKPOINT}
+    if corpus is not None:
+        replacements["corpus"] = corpus
+    if previous is not None:
+        replacements["previous"] = previous
+    config = substitute(config, replacements)
+    config["seed"] = args.seed
+    config[INPUT_FILES_KEY] = input_file_digests(config.get("model") or {})
+    return config
+
+
+def _composed(args, runner_file: Optional[Path] = None, model_file: Optional[Path] = None,
+              later_stage: bool = False, settings: Sequence[Tuple[List[str], Any]] = ()) -> dict:
+    """The files composed (preset applied) with -o and ``settings`` set: :func:`resolve_config`
+    before anything touches the corpus or digests a file."""
     folder = method_folder(args.upstream)
     runner_file = runner_file or args.config or folder / "config_runner.yaml"
     model_file = model_file or args.upstream_config or folder / "config_model.yaml"
@@ -125,17 +142,7 @@ def resolve_config(args, runner_file: Optional[Path] = None, model_file: Optiona
     if later_stage:
         overrides = [(path, value) for path, value in overrides if _has_section(config, path)]
     config = apply_overrides(config, overrides)
-    config = apply_overrides(config, [(path, value) for path, value in settings if _has_section(config, path)])
-    corpus = _corpus_root(args)
-    replacements = {"tiny_hubert": TINY_HUBERT_CHECKPOINT}
-    if corpus is not None:
-        replacements["corpus"] = corpus
-    if previous is not None:
-        replacements["previous"] = previous
-    config = substitute(config, replacements)
-    config["seed"] = args.seed
-    config[INPUT_FILES_KEY] = input_file_digests(config.get("model") or {})
-    return config
+    return apply_overrides(config, [(path, value) for path, value in settings if _has_section(config, path)])
 
 
 def _has_section(config: dict, path: List[str]) -> bool:
@@ -191,8 +198,9 @@ def _run_pipeline(args, folder: Path, pipeline: Pipeline, expdir: Path) -> None:
     and the last (smallest) rung's to ``expdir`` too.
     """
     log = logging.getLogger("run_pretrain")
-    first = resolve_config(args, runner_file=args.config or folder / pipeline.stages[0].runner,
-                           model_file=args.upstream_config or folder / pipeline.stages[0].model)
+    # the sizes only: the stages' full configs (corpus, file digests) are resolved as each one starts
+    first = _composed(args, args.config or folder / pipeline.stages[0].runner,
+                      args.upstream_config or folder / pipeline.stages[0].model)
     rungs = ladder_rungs(pipeline, first)
     continued = None
     for rung, (rung_name, sizes) in enumerate(rungs):

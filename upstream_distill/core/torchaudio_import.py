@@ -19,7 +19,7 @@ import os
 import sys
 import types
 
-__all__ = ["import_torchaudio", "require_torchaudio", "uses_extension_stand_in"]
+__all__ = ["import_torchaudio", "require_torchaudio"]
 
 
 def require_torchaudio():
@@ -28,11 +28,6 @@ def require_torchaudio():
     if torchaudio is None:
         raise ImportError("torchaudio is not installed (see tools/setup_env.sh)")
     return torchaudio
-
-
-def uses_extension_stand_in() -> bool:
-    """True when torchaudio was imported without its compiled extension."""
-    return _is_stand_in(sys.modules.get("torchaudio._extension"))
 
 
 def import_torchaudio():

@@ -75,6 +75,15 @@ class TeacherSection:
     checkpoint: Optional[str] = None  # required; None so that its absence gets the -o hint below
     cache_dir: Optional[str] = None  # default: <expdir>/teacher_cache
 
+    @classmethod
+    def read(cls, model_config: Mapping) -> "TeacherSection":
+        """``config.model.teacher``, typed; ConfigError with the ``-o`` to give when the checkpoint is missing."""
+        section = typed_section(cls, model_config.get("teacher") or {}, "model.teacher")
+        if not section.checkpoint:
+            raise ConfigError("config.model.teacher.checkpoint: give the teacher's checkpoint "
+                              "(-o \"config.model.teacher.checkpoint='/path/to/hubert_base_ls960.pt'\")")
+        return section
+
 
 @dataclass
 class InitializeFromTeacher:
@@ -108,8 +117,8 @@ class FbankStatistics:
         self.utterances = int(self.utterances)
 
 
-#: the sections read by :func:`typed_section`; ``student`` and ``objectives`` have their own parsers
-_TYPED_SECTIONS = {"teacher": TeacherSection, "initialize_from_teacher": InitializeFromTeacher,
+#: the sections read by :func:`typed_section` alone; ``teacher``, ``student`` and ``objectives`` have their own readers
+_TYPED_SECTIONS = {"initialize_from_teacher": InitializeFromTeacher,
                    "stages": Stages, "fbank_statistics": FbankStatistics}
 
 
@@ -138,9 +147,7 @@ class DistillationSettings:
             raise ConfigError(f"config.model: unknown sections {unknown} (known: {known})")
         sections = {name: typed_section(kind, model_config.get(name) or {}, f"model.{name}")
                     for name, kind in _TYPED_SECTIONS.items()}
-        if not sections["teacher"].checkpoint:
-            raise ConfigError("config.model.teacher.checkpoint: give the teacher's checkpoint "
-                              "(-o \"config.model.teacher.checkpoint='/path/to/hubert_base_ls960.pt'\")")
+        sections["teacher"] = TeacherSection.read(model_config)
         try:
             student = StudentConfig.from_dict(dict(model_config.get("student") or {}))
         except ValueError as err:

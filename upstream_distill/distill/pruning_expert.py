@@ -56,7 +56,14 @@ from upstream_distill.models import (
     count_parameters,
     save_student,
 )
-from upstream_distill.pruning import GateConfig, LagrangianSparsity, ModelGates, prune, target_sparsity_at
+from upstream_distill.pruning import (
+    GateConfig,
+    LagrangianSparsity,
+    ModelGates,
+    expected_sparsity,
+    prune,
+    target_sparsity_at,
+)
 from upstream_distill.pruning.budget import target_sparsity
 from upstream_distill.pruning.plot import plot_pruned_shape
 from upstream_distill.training import ExpertContext, PretrainExpert
@@ -115,10 +122,7 @@ class PruningSettings:
         unknown = sorted(set(model_config) - set(known))
         if unknown:
             raise ConfigError(f"config.model: unknown sections {unknown} (known: {known})")
-        teacher = typed_section(TeacherSection, model_config.get("teacher") or {}, "model.teacher")
-        if not teacher.checkpoint:
-            raise ConfigError("config.model.teacher.checkpoint: give the teacher's checkpoint "
-                              "(-o \"config.model.teacher.checkpoint='/path/to/hubert_base_ls960.pt'\")")
+        teacher = TeacherSection.read(model_config)
         student = typed_section(StudentSource, model_config.get("student") or {}, "model.student")
         pruning = model_config.get("pruning")
         pruning = None if pruning is None else typed_section(PruningSection, pruning, "model.pruning")
@@ -265,7 +269,7 @@ class PruningDistillationExpert(PretrainExpert):
             terms.update({f"{name}/{key}": value for key, value in values.items()})
         if self.gates is not None:
             expected = self.gates.expected_parameters()
-            sparsity = 1.0 - expected / self.gates.original_parameters
+            sparsity = expected_sparsity(expected, self.gates.original_parameters)
             target = target_sparsity_at(step, self.target, self.pruning.sparsity_warmup_steps, self.start)
             penalty = self.lagrangian(sparsity, target).float()
             total = total + penalty

@@ -21,8 +21,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import List, Tuple
 
-from .shapes import config_from_dict, conv_downsample_rate, conv_receptive_field
-from .teacher_config import ARCHS, CONV_NORMS, TeacherConfig
+from .shapes import config_from_dict, conv_downsample_rate, conv_problems, conv_receptive_field
+from .teacher_config import ARCHS, TeacherConfig
 
 __all__ = ["PrunedConfig"]
 
@@ -58,11 +58,7 @@ class PrunedConfig:
         problems = []
         if self.arch not in ARCHS:
             problems.append(f"arch must be one of {ARCHS}, got {self.arch!r}")
-        if self.conv_norm not in CONV_NORMS:
-            problems.append(f"conv_norm must be one of {CONV_NORMS}, got {self.conv_norm!r}")
-        if not self.conv_layers or any(len(layer) != 3 or min(layer) < 1 for layer in self.conv_layers):
-            problems.append(f"conv_layers must be a non-empty list of positive (channels, kernel, stride), "
-                            f"got {self.conv_layers}")
+        problems += conv_problems(self.conv_layers, self.conv_norm)
         if self.total_heads < 1 or self.encoder_dim % self.total_heads:
             problems.append(f"encoder_dim {self.encoder_dim} is not divisible by total_heads {self.total_heads}")
         if not self.layer_heads or len(self.ffn_dims) != len(self.layer_heads):

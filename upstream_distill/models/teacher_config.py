@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import List, Optional, Tuple
 
-from .shapes import config_from_dict, conv_downsample_rate, conv_receptive_field
+from .shapes import config_from_dict, conv_downsample_rate, conv_problems, conv_receptive_field
 
 __all__ = [
     "ARCHS",
@@ -23,7 +23,6 @@ __all__ = [
 ]
 
 ARCHS = ("hubert", "wavlm", "wav2vec2")
-CONV_NORMS = ("group_norm", "layer_norm")
 #: fairseq's "[(512,10,5)] + [(512,3,2)] * 4 + [(512,2,2)] * 2": 20 ms frames, 400-sample window.
 BASE_CONV_LAYERS: Tuple[Tuple[int, int, int], ...] = ((512, 10, 5),) + ((512, 3, 2),) * 4 + ((512, 2, 2),) * 2
 
@@ -64,11 +63,7 @@ class TeacherConfig:
         problems = []
         if self.arch not in ARCHS:
             problems.append(f"arch must be one of {ARCHS}, got {self.arch!r}")
-        if self.conv_norm not in CONV_NORMS:
-            problems.append(f"conv_norm must be one of {CONV_NORMS}, got {self.conv_norm!r}")
-        if not self.conv_layers or any(len(layer) != 3 or min(layer) < 1 for layer in self.conv_layers):
-            problems.append(f"conv_layers must be a non-empty list of positive (channels, kernel, stride), "
-                            f"got {self.conv_layers}")
+        problems += conv_problems(self.conv_layers, self.conv_norm)
         if self.encoder_heads < 1 or self.encoder_dim % self.encoder_heads:
             problems.append(f"encoder_dim {self.encoder_dim} is not divisible by "
                             f"encoder_heads {self.encoder_heads}")

@@ -25,7 +25,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
-import torch
 from torch import Tensor, nn
 
 from upstream_distill.core.errors import ConfigError
@@ -33,6 +32,7 @@ from upstream_distill.models import PrunedConfig, PruningMasks
 
 from .hard_concrete import HardConcreteGate
 from .params import expected_parameters, parameter_count
+from .sparsity import expected_sparsity
 
 __all__ = ["GateConfig", "ModelGates", "UNITS"]
 
@@ -118,17 +118,10 @@ class ModelGates(nn.Module):
         return expected_parameters(self.config, keep)
 
     def expected_sparsity(self) -> Tensor:
-        return 1.0 - self.expected_parameters() / self.original_parameters
+        return expected_sparsity(self.expected_parameters(), self.original_parameters)
 
     def open_all(self) -> None:
         """Every gate deterministically open (mask exactly 1): the gated model is the ungated one."""
         for gate in self.modules():
             if isinstance(gate, HardConcreteGate):
                 gate.open_all()
-
-    @torch.no_grad()
-    def summary(self) -> Dict[str, List[float]]:
-        """Expected kept units per group and layer, for logs and plots."""
-        keep = self.keep_probabilities()
-        return {name: [float(mask.sum()) if mask is not None else float("nan") for mask in masks]
-                for name, masks in vars(keep).items() if masks is not None}
