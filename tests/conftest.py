@@ -5,6 +5,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,3 +34,14 @@ def tiny_corpus(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def python() -> str:
     return sys.executable
+
+
+@pytest.fixture(scope="session")
+def teacher_file(tmp_path_factory) -> Path:
+    """A ~66k-parameter random HuBERT (2 x 48, unit head) in save_teacher format."""
+    from upstream_distill.models import TeacherModel, save_teacher, tiny_teacher_config
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("teacher") / "tiny_teacher.pt"
+    save_teacher(TeacherModel(tiny_teacher_config()), path)
+    return path

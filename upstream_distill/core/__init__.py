@@ -5,6 +5,8 @@
     yaml_config.py       YAML in: _inherit, presets, -o overrides, placeholders, typed sections
     provenance.py        the one digest rule of input files and caches
     torchaudio_import.py ``import torchaudio`` on every install, patching nothing
+    locks.py             one process at a time in a folder or cache (``flock``, freed when its holder dies)
+    faults.py            named kill points for the fault-injection tests (inert unless asked for)
 
 Importing any of these has no side effect on torch, torchaudio or other
 modules; the s3prl shims live in the bridge (``s3prl_bridge/compat/``).

@@ -13,13 +13,21 @@ The cache folder is keyed by a digest of the teacher's bytes (its file, or
 the files of its Hugging Face folder), the layers and the utterance list, so
 runs that share ``teacher.cache_dir`` reuse it, also through a copy of the
 teacher elsewhere, and a changed teacher or corpus never reads a stale cache.
-It is written to a temporary folder and renamed when complete: a killed
-build leaves no half cache behind.
+
+Concurrency and kills: the builder holds ``<digest>.lock`` (a second run
+that needs the same cache waits, then reads it), writes into a temporary
+folder of its own (``<digest>.partial-<pid>``), writes the completion
+marker last and publishes the folder with one rename; if another builder
+published first (a file system without locks), its cache is kept and this
+one is dropped.  A reader refuses a folder without the marker, so no run
+ever trains on a half-written cache; a killed build leaves only its own
+temporary folder, which the next build removes.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence
@@ -29,7 +37,9 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from upstream_distill.core.errors import ConfigError
+from upstream_distill.core.errors import ConfigError, DataError
+from upstream_distill.core.faults import fault_point
+from upstream_distill.core.locks import exclusive_lock
 from upstream_distill.core.provenance import file_digest
 from upstream_distill.models import CheckpointError, ModelOutput, TeacherModel, load_teacher
 from upstream_distill.training import ExpertContext
@@ -39,7 +49,11 @@ from .objectives import Objective, TeacherNeeds
 
 __all__ = ["OnTheFlyTargets", "CachedTargets", "cache_digest", "load_section_teacher", "teacher_targets"]
 
-CACHE_VERSION = 2  # 2: the teacher is identified by its bytes (1: path, size, mtime)
+# 3: published with a completion marker (a folder of version 2 could hold arrays half-written by a
+#    second builder); 2: the teacher identified by its bytes (1: path, size, mtime)
+CACHE_VERSION = 3
+#: written last into a complete cache; readers refuse a folder without it
+COMPLETE_MARKER = "complete.json"
 
 
 class OnTheFlyTargets:
@@ -66,6 +80,9 @@ class CachedTargets:
     def __init__(self, folder: Path, layers: Sequence[int], num_layers: int, hop: int, receptive_field: int):
         self.folder, self.layers, self.num_layers = Path(folder), sorted(layers), num_layers
         self.hop, self.receptive_field = hop, receptive_field
+        if not (self.folder / COMPLETE_MARKER).is_file():
+            raise DataError(f"teacher cache {self.folder} is incomplete (no {COMPLETE_MARKER}): a build was cut "
+                            f"short or is still running; delete the folder and run again")
         index = json.loads((self.folder / "index.json").read_text())
         self.rows: Dict[str, tuple] = {key: (start, count) for key, start, count in index["utterances"]}
         self.arrays = {layer: np.load(self.folder / f"layer{layer}.npy", mmap_mode="r") for layer in self.layers}
@@ -84,10 +101,15 @@ class CachedTargets:
                               f"multiple of the teacher's frame hop {hop} so crops align with cached frames")
         layers = sorted(needs.layers)
         target = Path(folder) / cache_digest(teacher_file, layers, utterances)
-        if not (target / "index.json").is_file():
-            _write_cache(target, teacher, layers, utterances, sample_rate, device, log)
-        else:
-            log(f"teacher cache: reusing {target}")
+
+        def waiting(pid) -> None:
+            log(f"teacher cache: another run (pid {pid or '?'}) is building {target}; waiting for it")
+
+        with exclusive_lock(target.with_name(target.name + ".lock"), on_wait=waiting):
+            if not (target / COMPLETE_MARKER).is_file():
+                _write_cache(target, teacher, layers, utterances, sample_rate, device, log)
+            else:
+                log(f"teacher cache: reusing {target}")
         return cls(target, layers, len(teacher.layers), hop, teacher.config.receptive_field)
 
     def __call__(self, batch: Batch) -> ModelOutput:
@@ -115,8 +137,10 @@ def _write_cache(target: Path, teacher: TeacherModel, layers: List[int], utteran
     total, dim = int(sum(counts)), teacher.config.encoder_dim
     log(f"teacher cache: {len(utterances)} utterances, {total} frames x {len(layers)} layers x {dim} dims "
         f"(float16, {total * len(layers) * dim * 2 / 2**30:.2f} GiB) -> {target}")
-    partial = target.with_name(target.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
+    for stale in target.parent.glob(f"{target.name}.partial-*"):  # left by killed builds
+        if not _process_alive(stale.name.rsplit("-", 1)[-1]):
+            shutil.rmtree(stale, ignore_errors=True)
+    partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
     partial.mkdir(parents=True)
     arrays = {layer: np.lib.format.open_memmap(partial / f"layer{layer}.npy", mode="w+",
                                                dtype=np.float16, shape=(total, dim)) for layer in layers}
@@ -130,10 +154,29 @@ def _write_cache(target: Path, teacher: TeacherModel, layers: List[int], utteran
                 arrays[layer][start:start + count] = output.hidden_states[layer][0, :count].cpu().numpy()
     for array in arrays.values():
         array.flush()
+    del arrays
     index = {"layers": layers, "utterances": [[u.key, s, c] for u, s, c in zip(utterances, starts, counts)]}
     (partial / "index.json").write_text(json.dumps(index))
-    shutil.rmtree(target, ignore_errors=True)
-    partial.rename(target)
+    for path in partial.iterdir():  # on disk before the marker says so
+        with open(path, "rb") as handle:
+            os.fsync(handle.fileno())
+    (partial / COMPLETE_MARKER).write_text(json.dumps({"version": CACHE_VERSION, "frames": total}))
+    fault_point("cache-filled")
+    if (target / COMPLETE_MARKER).is_file():  # another builder published first (no lock on this file system)
+        shutil.rmtree(partial, ignore_errors=True)
+        return
+    shutil.rmtree(target, ignore_errors=True)  # an incomplete folder under the real name
+    os.replace(partial, target)
+
+
+def _process_alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 def load_section_teacher(checkpoint: str) -> TeacherModel:

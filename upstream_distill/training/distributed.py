@@ -6,13 +6,15 @@ them the run is a single process and nothing here does anything.  The
 process group uses NCCL on CUDA and gloo on CPU.  Data sharding is done by
 :class:`upstream_distill.training.data.BatchPlan` (every rank takes every
 ``world_size``-th batch of the same epoch plan), so ranks see disjoint data
-and the same number of batches.  Only rank 0 logs and writes checkpoints.
+and the same number of batches.  Only rank 0 logs and writes checkpoints; each rank's random
+state goes into them (:meth:`DistEnv.gather_objects`).
 """
 from __future__ import annotations
 
 import contextlib
 import os
 from dataclasses import dataclass
+from typing import Any, List
 
 import torch
 import torch.distributed as dist
@@ -103,6 +105,14 @@ class DistEnv:
         worst = worst.to(next(module.parameters()).device)
         dist.all_reduce(worst, op=dist.ReduceOp.MAX)
         return float(worst)
+
+    def gather_objects(self, value: Any) -> List[Any]:
+        """``[value of rank 0, value of rank 1, ...]`` on every rank (``[value]`` when alone)."""
+        if not self.enabled:
+            return [value]
+        gathered: List[Any] = [None] * self.world_size
+        dist.all_gather_object(gathered, value)
+        return gathered
 
     def mean(self, value: float, device: torch.device) -> float:
         """The mean of a scalar over ranks (for logging)."""

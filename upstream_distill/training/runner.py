@@ -6,13 +6,22 @@ for ``config.runner.total_steps`` optimizer updates and knows nothing about
 the method.  One update = ``gradient_accumulate_steps`` micro-batches, AMP
 (CUDA only), gradient clipping, an AdamW step and a schedule step.
 
-Resume: if ``expdir`` already holds ``states-<step>.ckpt``, the newest is
-loaded (model(s), optimizer, scheduler, AMP scaler, step, data position,
-RNG states) and training continues as if never interrupted: same learning
-rate at the same step, the next batch of the same data plan, the same
-random masks and dropout.  The checkpoint's config must equal the command's
-(except the keys in ``RESUME_MAY_DIFFER``), so a changed command cannot
-silently continue another run.
+Resume: if ``expdir`` already holds ``states-<step>.ckpt``, the newest
+intact one is loaded (model(s), optimizer, scheduler, AMP scaler, step, data
+position, every rank's RNG states) and training continues as if never
+interrupted: same learning rate at the same step, the next batch of the same
+data plan, the same random masks and dropout.  An unreadable newest
+checkpoint (a disk that filled up, a copy cut short) is set aside as
+``*.ckpt.corrupt`` with a warning naming it, and the previous one is used.
+The checkpoint's config must equal the command's (except the keys in
+``RESUME_MAY_DIFFER``), so a changed command cannot silently continue
+another run.
+
+At each save the export (``upstream.pt``) is written before the checkpoint
+of the same step, so a kill between the two leaves a run that resumes and
+redoes both, never a finished run with an older export.  One process trains
+in a folder at a time: a second command on the same folder waits for the
+first (``.run.lock``), then resumes or finds the run complete.
 
 A NaN/inf loss or gradient norm stops the run with
 :class:`~upstream_distill.training.errors.NonFiniteLossError`; nothing is
@@ -20,17 +29,21 @@ written after the last good checkpoint.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import random
+import sys
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Dict, Optional, Type
+from typing import Callable, Dict, List, Optional, Type
 
 import numpy as np
 import torch
 
 from upstream_distill.core.errors import ConfigError, NonFiniteLossError, TrainingError
+from upstream_distill.core.faults import fault_point
+from upstream_distill.core.locks import exclusive_lock
 from upstream_distill.core.yaml_config import config_differences
 from upstream_distill.models import count_parameters
 
@@ -55,6 +68,8 @@ __all__ = ["EXPORT_NAME", "RESUME_MAY_DIFFER", "Runner"]
 
 #: the expert's upstream-ready artefact, rewritten at every save
 EXPORT_NAME = "upstream.pt"
+#: held by the process training in a folder (see core/locks.py)
+LOCK_NAME = ".run.lock"
 CHECKPOINT_FORMAT = "upstream_distill.pretrain/1"
 #: DDP replicas must stay equal; all-reduced gradients make them bit-identical in practice
 REPLICA_TOLERANCE = 1e-6
@@ -81,13 +96,27 @@ class Runner:
 
     # -- set-up ----------------------------------------------------------------
 
-    def _resume_payload(self) -> Optional[dict]:
-        found = list_checkpoints(self.expdir)
-        if not found:
+    def _resume_payload(self, log: Callable[[str], None]) -> Optional[dict]:
+        """The newest intact checkpoint's payload (with its ``path``), or None for a new run."""
+        payload, path, found = None, None, list_checkpoints(self.expdir)
+        for candidate in reversed(found):
+            try:
+                payload, path = load_checkpoint(candidate), candidate
+                break
+            except Exception as err:  # torch.load raises EOFError, RuntimeError, UnpicklingError, ...
+                if not self.dist.is_main:
+                    raise TrainingError(f"{candidate} is unreadable ({type(err).__name__}) on rank {self.dist.rank}")
+                aside = candidate.with_name(candidate.name + ".corrupt")
+                candidate.replace(aside)
+                log(f"warning: {candidate} is unreadable ({type(err).__name__}: {str(err)[:120]}); "
+                    f"moved it to {aside.name} and resuming from the checkpoint before it, if any")
+        if payload is None:
+            if found:  # never start over silently on top of a run that existed
+                raise TrainingError(f"no checkpoint in {self.expdir} is readable ({', '.join(p.name for p in found)}, "
+                                    f"now *.corrupt); run the command again to start the run over")
             return None
-        payload = load_checkpoint(found[-1])
         if payload.get("format") != CHECKPOINT_FORMAT:
-            raise ConfigError(f"{found[-1]} is not a checkpoint of this runner; use another -p/-n")
+            raise ConfigError(f"{path} is not a checkpoint of this runner; use another -p/-n")
         may_differ = RESUME_MAY_DIFFER
         if INPUT_FILES_KEY not in payload["config"]:  # a run from before input files were recorded
             may_differ += (f"config.{INPUT_FILES_KEY}",)
@@ -95,8 +124,18 @@ class Runner:
         if differ:
             raise ConfigError(f"{self.expdir} holds a run with another config (differs in {differ}); "
                               f"resume it with the same flags, or start over in another -p/-n folder")
-        payload["path"] = found[-1]
+        payload["path"] = path
         return payload
+
+    def _export_is_current(self, payload: dict) -> bool:
+        """Whether ``upstream.pt`` holds the weights of ``payload``'s step."""
+        export = self.expdir / EXPORT_NAME
+        if not export.is_file():
+            return False
+        if "export_step" in payload:  # written by this runner: the export went to disk first
+            return int(payload["export_step"]) == int(payload["step"])
+        # a run saved before the export was written first: the export must be the newer file
+        return export.stat().st_mtime_ns >= payload["path"].stat().st_mtime_ns
 
     def _build(self, payload: Optional[dict], log: TrainLogger):
         cfg = self.config
@@ -139,24 +178,43 @@ class Runner:
         try:
             if dist.is_main:
                 self.expdir.mkdir(parents=True, exist_ok=True)
-                remove_stale_temporaries(self.expdir)
-            dist.barrier()
-            payload = self._resume_payload()
-            start = int(payload["step"]) if payload else 0
-            log = TrainLogger(self.expdir, dist.is_main, cfg.runner.total_steps, start)
-            try:
-                if start >= cfg.runner.total_steps and (self.expdir / EXPORT_NAME).is_file():
-                    # nothing to build: a finished run must not load a teacher or fill a target cache
-                    log.info(f"already complete at step {start}; upstream artefact {self.expdir / EXPORT_NAME}")
-                    return start
-                return self._train(payload, log)
-            except TrainingError as err:  # also in train.log, for whoever reads the folder later
-                log.info(f"error: {err}")
-                raise
-            finally:
-                log.close()
+            with self._folder_lock():
+                if dist.is_main:
+                    remove_stale_temporaries(self.expdir)
+                dist.barrier()
+                warnings: List[str] = []
+                with dist.main_first():  # rank 0 sets an unreadable checkpoint aside before the others look
+                    payload = self._resume_payload(warnings.append)
+                start = int(payload["step"]) if payload else 0
+                log = TrainLogger(self.expdir, dist.is_main, cfg.runner.total_steps, start)
+                try:
+                    for warning in warnings:
+                        log.info(warning)
+                    if start >= cfg.runner.total_steps and self._export_is_current(payload):
+                        # nothing to build: a finished run must not load a teacher or fill a target cache
+                        log.info(f"already complete at step {start}; upstream artefact {self.expdir / EXPORT_NAME}")
+                        return start
+                    return self._train(payload, log)
+                except TrainingError as err:  # also in train.log, for whoever reads the folder later
+                    log.info(f"error: {err}")
+                    raise
+                finally:
+                    log.close()
         finally:
             dist.close()
+
+    def _folder_lock(self):
+        """The main rank holds ``expdir/.run.lock`` while it trains: a second command on the same folder
+        (the same command twice, two benchmark commands on one student) waits, then resumes or finds
+        the run complete, instead of training into the same files at the same time."""
+        if not self.dist.is_main:
+            return contextlib.nullcontext()
+
+        def waiting(pid: Optional[int]) -> None:
+            print(f"[pretrain] {self.expdir} is in use by another process (pid {pid or '?'}); "
+                  f"waiting for it to finish", file=sys.stderr, flush=True)
+
+        return exclusive_lock(self.expdir / LOCK_NAME, on_wait=waiting)
 
     def _train(self, payload: Optional[dict], log: TrainLogger) -> int:
         cfg, dist = self.config, self.dist
@@ -167,8 +225,14 @@ class Runner:
         params = [p for group in optimizer.param_groups for p in group["params"]]
         accumulate = cfg.runner.gradient_accumulate_steps
         clip = cfg.runner.gradient_clipping or float("inf")
-        if payload is not None:
-            restore_rng(payload["rng"])  # last: building the expert drew from the generators
+        if payload is not None:  # last: building the expert drew from the generators
+            per_rank = payload.get("rng_per_rank")
+            if per_rank is not None and len(per_rank) == dist.world_size:
+                restore_rng(per_rank[dist.rank])
+            else:  # another world size (or a run saved before ranks kept their own): rank 0's, reseeded
+                restore_rng(payload["rng"])
+                if dist.rank:
+                    torch.manual_seed(cfg.seed + dist.rank + step)
         elif dist.rank:
             torch.manual_seed(cfg.seed + dist.rank)  # per-rank dropout and masks
         last_good = payload["path"].name if payload else None
@@ -226,21 +290,29 @@ class Runner:
                     if difference > REPLICA_TOLERANCE:
                         raise TrainingError(f"the {dist.world_size} DDP replicas diverged at step {step} "
                                             f"(max parameter difference {difference:.3g}); not saving")
+                rng_per_rank = dist.gather_objects(capture_rng())  # every rank's, for a bit-exact resume
                 if dist.is_main:
-                    last_good = self._save(step, expert, optimizer, scheduler, scaler, stream, log).name
+                    last_good = self._save(step, expert, optimizer, scheduler, scaler, stream, rng_per_rank,
+                                           log).name
                 dist.barrier()
         if payload is not None and int(payload["step"]) >= cfg.runner.total_steps:
-            log.info(f"already complete at step {step}")
-            if dist.is_main and not (self.expdir / EXPORT_NAME).exists():
+            log.info(f"already complete at step {step}, but {EXPORT_NAME} was missing or older than "
+                     f"{payload['path'].name}: exporting it again")
+            if dist.is_main:
                 expert.export(self.expdir / EXPORT_NAME)
         log.info(f"done: step {step}; upstream artefact {self.expdir / EXPORT_NAME}")
         return step
 
-    def _save(self, step, expert, optimizer, scheduler, scaler, stream, log) -> Path:
+    def _save(self, step, expert, optimizer, scheduler, scaler, stream, rng_per_rank, log) -> Path:
         epoch, batch = stream.position
+        # The export first: a kill between the two writes leaves the previous checkpoint as the newest,
+        # so the run resumes and redoes both, and a finished run's export is always its last step's.
+        expert.export(self.expdir / EXPORT_NAME)
+        fault_point("export-written")
         payload = {
             "format": CHECKPOINT_FORMAT,
             "step": step,
+            "export_step": step,
             "epoch": epoch,
             "batch": batch,
             "world_size": self.dist.world_size,
@@ -248,11 +320,12 @@ class Runner:
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "scaler": scaler.state_dict() if self.use_amp else None,
-            "rng": capture_rng(),
+            "rng": rng_per_rank[0],
+            "rng_per_rank": rng_per_rank,
             "config": self.config.raw,
         }
         path = save_atomic(payload, checkpoint_path(self.expdir, step))
+        fault_point("checkpoint-written")
         removed = prune_checkpoints(self.expdir, self.config.runner.max_keep)
-        expert.export(self.expdir / EXPORT_NAME)
         log.info(f"saved {path.name}" + (f" (removed {', '.join(p.name for p in removed)})" if removed else ""))
         return path
