@@ -1,6 +1,9 @@
 """The YAML toolkit: s3prl's -o syntax, deep merges, dotted differences, _inherit and presets."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Optional
+
 import pytest
 
 from upstream_distill.core.errors import ConfigError
@@ -11,6 +14,7 @@ from upstream_distill.core.yaml_config import (
     deep_merge,
     parse_overrides,
     read_yaml,
+    typed_section,
 )
 
 
@@ -53,3 +57,51 @@ def test_the_distillation_methods_share_distilhubert_runner_settings(method):
     assert (PRETRAIN_ROOT / method / "config_runner.yaml").read_text().count("_inherit:") == 1
     assert read_yaml(PRETRAIN_ROOT / method / "config_runner.yaml") == \
         read_yaml(PRETRAIN_ROOT / "distilhubert" / "config_runner.yaml")
+
+
+@pytest.mark.parametrize("text", [
+    "config.runner.fp16=False,config.runner.total_steps=10",  # a bool's value swallowed total_steps: 20 steps ran
+    "config.model.labels.cache_dir='a',config.runner.total_steps=10",  # so did a quoted string's
+])
+def test_two_settings_joined_by_one_comma_are_named_not_swallowed(text):
+    with pytest.raises(ConfigError, match=r"-o/--override: .*one comma; separate them with two") as err:
+        parse_overrides(text)
+    assert text in str(err.value)
+
+
+def test_a_quoted_value_that_is_not_a_literal_or_no_value_is_named():
+    with pytest.raises(ConfigError, match=r"-o/--override: config.model.init_from='/x is not a valid Python literal"):
+        parse_overrides("config.model.init_from='/x")
+    with pytest.raises(ConfigError, match=r"-o/--override: config.runner.total_steps has no value"):
+        parse_overrides("config.runner.total_steps=,,config.runner.log_step=2")
+
+
+@dataclass
+class _Section:
+    steps: int
+    lr: float = 1.0
+    fp16: bool = False
+    name: str = "x"
+    warmup: Optional[int] = None
+
+
+@pytest.mark.parametrize("value, expected", [
+    ({"steps": 1e3}, r"config.run.steps: expected an integer, got 1000.0 \(float\); write 1000"),
+    ({"steps": "ten"}, r"config.run.steps: expected an integer, got 'ten' \(str\)"),
+    ({"steps": True}, r"config.run.steps: expected an integer"),
+    ({"steps": 1, "fp16": "False"}, r"config.run.fp16: expected true or false"),
+    ({"steps": 1, "lr": "ten"}, r"config.run.lr: expected a number, got 'ten'"),
+    ({"steps": 1, "warmup": 0.5}, r"config.run.warmup: expected an integer"),
+])
+def test_typed_section_names_a_value_of_the_wrong_type_and_the_type_expected(value, expected):
+    with pytest.raises(ConfigError, match=expected):
+        typed_section(_Section, value, "run")
+
+
+def test_typed_section_reads_numbers_in_strings_and_suggests_the_nearest_key():
+    # PyYAML reads `lr: 1e-3` (no dot) as a string: still the number it says
+    assert typed_section(_Section, {"steps": "3", "lr": "1e-3", "warmup": None}, "run") == _Section(3, 1e-3)
+    with pytest.raises(ConfigError, match=r"config.run.steps: expected an integer, got '1e3'"):
+        typed_section(_Section, {"steps": "1e3"}, "run")
+    with pytest.raises(ConfigError, match=r"unknown keys \['config.run.stpes'\] \(did you mean config.run.steps\?\)"):
+        typed_section(_Section, {"stpes": 3}, "run")

@@ -22,6 +22,7 @@ from typing import Dict, List, Optional
 from tqdm import tqdm
 
 from ..core.paths import STUDENT_RECIPES, default_corpus_dir, work_root
+from ..core.yaml_config import did_you_mean
 from ..models import count_parameters
 from ..s3prl_bridge.tasks import ALL_TASKS, ER_FOLDS, PRESETS, TASKS
 from . import report
@@ -84,10 +85,14 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="remove the row ROW (and its layer-weight files) from results/<preset>/, e.g. a "
                              "student of a teacher since replaced; its runs stay in the experiment folder")
     args = parser.parse_args(argv)
-    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    # a task named twice is run and scored once: two plans of one run would share its folder
+    tasks = list(dict.fromkeys(t.strip() for t in args.tasks.split(",") if t.strip()))
+    if not tasks:  # nothing to run would still add the upstreams' rows, empty, to scores.csv
+        parser.error(f"--tasks: give at least one task; choose from {', '.join(ALL_TASKS)}")
     unknown = [t for t in tasks if t not in ALL_TASKS]
     if unknown:
-        parser.error(f"--tasks: unknown task(s) {', '.join(unknown)}; choose from {', '.join(ALL_TASKS)}")
+        named = ", ".join(t + did_you_mean(t, ALL_TASKS) for t in unknown)
+        parser.error(f"--tasks: unknown task(s) {named}; choose from {', '.join(ALL_TASKS)}")
     if not 1 <= args.er_folds <= len(ER_FOLDS):
         parser.error(f"--er-folds: must be between 1 and {len(ER_FOLDS)}")
     if not (args.upstream or args.student or args.study or args.drop or args.tables_only or args.compare):

@@ -6,6 +6,7 @@
 
 * ``-u NAME`` selects ``pretrain/NAME/`` (``config_model.yaml``,
   ``config_runner.yaml``, ``pretrain_expert.py`` with ``UpstreamPretrainExpert``); a
+  path to such a folder works too (``-u pretrain/distilhubert``, ``-u ./my_method/``); a
   ``pipeline.yaml`` there runs several stages in order, each in ``<expdir>/<stage>``;
 * ``-g`` / ``-c`` replace the model / runner config file;
 * ``-o`` overrides keys of the full config (``config.runner.total_steps=100,,config.optimizer.lr=1e-3``;
@@ -35,11 +36,17 @@ from typing import Any, List, Optional, Sequence, Tuple, Type
 
 import yaml
 
-from upstream_distill.core.errors import ConfigError, TrainingError
-from upstream_distill.core.paths import PRETRAIN_ROOT, TINY_HUBERT_CHECKPOINT, default_corpus_dir
-from upstream_distill.core.yaml_config import apply_overrides, parse_overrides, substitute
+from upstream_distill.core.errors import ConfigError, DataError, TrainingError
+from upstream_distill.core.paths import DATA_ROOT, PRETRAIN_ROOT, TINY_HUBERT_CHECKPOINT, default_corpus_dir
+from upstream_distill.core.yaml_config import apply_overrides, did_you_mean, parse_overrides, substitute
 from upstream_distill.mini_superb.spec import PRESETS as CORPUS_PRESETS
-from upstream_distill.training.config import INPUT_FILES_KEY, TrainingConfig, compose_config, input_file_digests
+from upstream_distill.training.config import (
+    INPUT_FILES_KEY,
+    DataConfig,
+    TrainingConfig,
+    compose_config,
+    input_file_digests,
+)
 from upstream_distill.training.expert import PretrainExpert
 
 from .pipeline import Pipeline, ladder_rungs, read_pipeline
@@ -52,7 +59,8 @@ DEFAULT_SEED = 1337
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="run_pretrain.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("-u", "--upstream", required=True, help="a folder of pretrain/ (the method)")
+    parser.add_argument("-u", "--upstream", required=True,
+                        help="a folder of pretrain/ (the method), or a path to a folder holding pretrain_expert.py")
     parser.add_argument("-g", "--upstream_config", type=Path, help="replaces pretrain/<u>/config_model.yaml")
     parser.add_argument("-c", "--config", type=Path, help="replaces pretrain/<u>/config_runner.yaml")
     parser.add_argument("-o", "--override", help="config.a.b=value,,config.c=value (Python literals)")
@@ -70,12 +78,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def method_folder(name: str) -> Path:
+    """``pretrain/NAME/``, or the folder a path names: s3prl users type ``-u pretrain/distilhubert``
+    (relative to the current folder, else to the checkout), and the error lists the methods that way."""
     methods = sorted(p.name for p in PRETRAIN_ROOT.iterdir() if (p / "pretrain_expert.py").is_file()) \
         if PRETRAIN_ROOT.is_dir() else []
-    if name not in methods:
-        listed = ", ".join(f"pretrain/{m}" for m in methods) or "none"
-        raise ConfigError(f"-u/--upstream: unknown method {name!r}; available: {listed}")
-    return PRETRAIN_ROOT / name
+    if name in methods:
+        return PRETRAIN_ROOT / name
+    path = Path(name).expanduser()
+    if len(path.parts) > 1 or path.is_dir():
+        for candidate in [path] + ([] if path.is_absolute() else [DATA_ROOT / path]):
+            if (candidate / "pretrain_expert.py").is_file():
+                return candidate.resolve()
+        if path.is_dir():
+            raise ConfigError(f"-u/--upstream: {name} holds no pretrain_expert.py (a method folder has it, with "
+                              f"config_model.yaml and config_runner.yaml)")
+    listed = ", ".join(f"pretrain/{m}" for m in methods) or "none"
+    raise ConfigError(f"-u/--upstream: unknown method {name!r}{did_you_mean(path.name, methods)}; "
+                      f"available: {listed}")
 
 
 def load_expert_class(folder: Path) -> Type[PretrainExpert]:
@@ -94,7 +113,13 @@ def load_expert_class(folder: Path) -> Type[PretrainExpert]:
 
 
 def _corpus_root(args) -> Optional[Path]:
+    if args.corpus is not None and args.corpus.exists() and not args.corpus.is_dir():
+        # checked here, not by the corpus builder: its error would name neither the flag nor the fix
+        raise ConfigError(f"--corpus {args.corpus}: is a file, not a folder; give the mini-SUPERB corpus folder "
+                          f"(default data/mini_superb/<preset>)")
     if args.preset is None:
+        if args.corpus is not None and not args.corpus.is_dir():
+            raise ConfigError(f"--corpus {args.corpus}: no such folder (only --preset builds a missing corpus)")
         return args.corpus.resolve() if args.corpus else None
     from upstream_distill.mini_superb import build_corpus
 
@@ -141,8 +166,25 @@ def _composed(args, runner_file: Optional[Path] = None, model_file: Optional[Pat
     overrides = parse_overrides(args.override)
     if later_stage:
         overrides = [(path, value) for path, value in overrides if _has_section(config, path)]
+    else:
+        _check_override_sections(config, overrides)
     config = apply_overrides(config, overrides)
     return apply_overrides(config, [(path, value) for path, value in settings if _has_section(config, path)])
+
+
+def _check_override_sections(config: dict, overrides: Sequence[Tuple[List[str], Any]]) -> None:
+    """-o's top-level keys must be sections of the composed files. The keys below are checked by the
+    typed reader of their section (the runner's, the method's expert's), which names the nearest
+    known key; a misspelt section would instead reach TrainingConfig, whose message has no suggestion,
+    and ``config.seed`` would be replaced by --seed without a word."""
+    for path, _ in overrides:
+        key = "config." + ".".join(path)
+        if path[0] == "seed":
+            raise ConfigError(f"-o/--override: {key}: give the seed with --seed")
+        if path[0] not in config:
+            raise ConfigError(f"-o/--override: {key}: no section {path[0]!r} in the config"
+                              f"{did_you_mean(path[0], config, 'config.')}; sections: "
+                              f"{', '.join(f'config.{k}' for k in sorted(config))}")
 
 
 def _has_section(config: dict, path: List[str]) -> bool:
@@ -172,9 +214,33 @@ def _device(requested: Optional[str]) -> str:
     return requested
 
 
+def _check_corpus_paths(data: DataConfig, preset: Optional[str]) -> None:
+    """The corpus folder and its length lists, checked before anything starts (the expdir, the teacher,
+    the progress bar): the runner reads them only once it is under way. Without --preset the configs
+    hold the real LibriSpeech paths, so the message says how to set them or use the embedded corpus."""
+    from upstream_distill.training.data import LEN_FOR_BUCKET_COMMAND
+
+    root, bucket_dir = Path(data.libri_root), Path(data.bucket_dir)
+    if not root.is_dir():
+        problem = f"config.datarc.libri_root: the LibriSpeech folder {root} does not exist"
+    else:
+        missing = [subset for subset in data.sets if not (bucket_dir / f"{subset}.csv").is_file()]
+        if not missing:
+            return
+        problem = (f"config.datarc.bucket_dir: {bucket_dir / (missing[0] + '.csv')} does not exist (subset "
+                   f"{missing[0]!r}); write it with `{LEN_FOR_BUCKET_COMMAND}`")
+    if preset is None:
+        problem += ("\n  without --preset the configs are the real (LibriSpeech 960 h) settings: set the real paths "
+                    "with -o \"config.datarc.libri_root='/path/to/LibriSpeech',,config.datarc.bucket_dir="
+                    "'/path/to/len_for_bucket'\", or add --preset mini to run on the embedded corpus "
+                    "(data/mini_superb/mini, built if missing)")
+    raise DataError(problem)
+
+
 def _run(args, config: dict, folder: Path, expdir: Path) -> Path:
     """One run of the shared runner into ``expdir`` (resumed when it holds checkpoints)."""
     typed = TrainingConfig.from_dict(config)
+    _check_corpus_paths(typed.datarc, args.preset)
     expert_class = load_expert_class(folder)
     from upstream_distill.training.distributed import DistEnv
     from upstream_distill.training.runner import EXPORT_NAME, Runner
