@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # (distilled first, see pretrain/students.yaml)
 DEMO_UPSTREAMS ?= -u fbank -u tiny_hubert --student distilhubert --student star_hubert
 
-.PHONY: setup demo studies speed lint test test-quick clean-results tiny-hubert
+.PHONY: setup demo studies speed gpu-check lint test test-quick clean-results tiny-hubert
 
 setup: $(VENV)/.ready
 
@@ -31,6 +31,11 @@ studies: setup
 # Parameters and CPU inference time, side by side in one run (papers' shapes, the mini students).
 speed: setup
 	$(PY) -m upstream_distill.benchmark.speed --out results/speed.md
+
+# The GPU path end to end on random weights (a CUDA machine; never in CI): distillation of DistilHuBERT,
+# STaR and DPHuBERT from a HuBERT Base-shaped teacher with AMP, a downstream task, inference throughput.
+gpu-check: setup
+	$(PY) -m upstream_distill.benchmark.gpu_check --out results/gpu.md
 
 # Lint (ruff: pyflakes, pycodestyle errors, import order; settings in pyproject.toml). CI runs it first.
 lint: setup
