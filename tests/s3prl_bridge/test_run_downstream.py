@@ -75,11 +75,12 @@ def test_er_fold_goes_into_the_config(tiny_corpus):
         load_task_config(TASKS["er"], default_config(TASKS["er"], "tiny"), tiny_corpus, fold="fold9")
 
 
-def test_argv_translation_defaults(tiny_corpus):
+def test_argv_translation_defaults(tiny_corpus, tmp_path):
     argv = build_s3prl_argv(["-m", "train", "-u", "fbank", "-d", "pr", "--preset", "tiny",
-                             "--corpus", str(tiny_corpus), "-n", "x"])
+                             "--corpus", str(tiny_corpus), "-p", str(tmp_path / "x")])
     assert argv[argv.index("-d") + 1] == "ctc"
     assert argv[argv.index("--device") + 1] == "cpu"
+    assert Path(argv[argv.index("-c") + 1]) == tmp_path / "x" / "resolved_config.yaml"  # not the temp folder
     resolved = read_config(Path(argv[argv.index("-c") + 1]))
     assert resolved["downstream_expert"]["corpus"]["path"] == str(tiny_corpus.resolve() / "LibriSpeech")
 
@@ -111,9 +112,9 @@ def test_cli_missing_config_file_names_the_flag(tmp_path):
 
 
 @pytest.mark.parametrize("task, finetuned", [("asr_low", False), ("asr_low_ft", True), ("asr", False)])
-def test_low_resource_asr_trains_on_a_tenth_frozen_or_fine_tuned(tiny_corpus, task, finetuned):
+def test_low_resource_asr_trains_on_a_tenth_frozen_or_fine_tuned(tiny_corpus, tmp_path, task, finetuned):
     argv = build_s3prl_argv(["-m", "train", "-u", "fbank", "-d", task, "--preset", "tiny",
-                             "--corpus", str(tiny_corpus), "-n", "x"])
+                             "--corpus", str(tiny_corpus), "-p", str(tmp_path / "x")])
     assert argv[argv.index("-d") + 1] == "asr"
     assert ("-f" in argv) is finetuned
     datarc = read_config(Path(argv[argv.index("-c") + 1]))["downstream_expert"]["datarc"]

@@ -13,13 +13,19 @@ Everything s3prl's runner accepts passes through unchanged (`-m -u -k -g -d -c -
 * files named by the config are checked before training starts, and a missing one is
   reported with its config key and the `-o` override that sets it;
 * `-v foldN` selects the IEMOCAP fold for `er` (s3prl's config would silently ignore it);
-* `--device` defaults to cpu when there is no CUDA.
+* `--device` defaults to cpu when there is no CUDA;
+* the resolved config goes into the experiment folder (`resolved_config.yaml`), not the temp folder;
+* `-o` pairs are checked: a malformed pair, or a misspelt key, is named (with the nearest key);
+* a resume (`-e`, or `-a` with checkpoints) starts from the newest complete checkpoint, and writes into
+  the folder of this command line (`-p`, else the `-e` folder), never the one stored in the checkpoint;
+* a bad flag or file (`-e`, `-k`, `-o`, ...) ends in one line naming it, not a traceback;
+* `-h/--help` works whatever else is on the command line.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import List, Optional
 
@@ -29,11 +35,16 @@ from upstream_distill.core.errors import ConfigError
 from upstream_distill.core.paths import DOWNSTREAM_CONFIG_ROOT, default_corpus_dir
 from upstream_distill.core.yaml_config import read_yaml, substitute
 
+from .errors import UsageError
+from .overrides import check_override, check_overrides_in_s3prl, parse_override
+from .resume import pin_experiment_dir, resume_point
 from .tasks import ER_FOLDS, PRESETS, Task, default_config, resolve_task
+from .upstream_ckpt import check_upstream_ckpt, report_upstream_errors
 
+__all__ = ["UsageError", "build_s3prl_argv", "experiment_dir", "load_task_config", "main", "read_config"]
 
-class UsageError(ValueError):
-    """A flag or file given to the runner is wrong; the message names it."""
+RESOLVED_CONFIG = "resolved_config.yaml"  # beside s3prl's own config_<time>.yaml copies
+_OUR_FLAGS = "--preset {tiny,mini}, --corpus DIR, -v foldN for er"
 
 
 def _project_parser() -> argparse.ArgumentParser:
@@ -48,6 +59,8 @@ def _project_parser() -> argparse.ArgumentParser:
     parser.add_argument("-e", "--past_exp")
     parser.add_argument("-p", "--expdir")
     parser.add_argument("-n", "--expname")
+    parser.add_argument("-a", "--auto_resume", action="store_true")
+    parser.add_argument("-k", "--upstream_ckpt")
     parser.add_argument("--device")
     parser.add_argument("--preset", choices=PRESETS)
     parser.add_argument("--corpus", type=Path)
@@ -109,6 +122,7 @@ def load_task_config(
     if override:
         from s3prl.utility.helper import override as s3prl_override
 
+        check_override(override, config)
         # Same semantics as s3prl (it applies -o again later, which is idempotent).
         s3prl_override(override, argparse.Namespace(), config)
     check_config_paths(task, config, config_file)
@@ -136,31 +150,43 @@ def check_upstream(name: Optional[str]) -> None:
         raise UsageError(f"-u/--upstream: unknown upstream {name!r} (known upstreams include: {known}, ...)")
 
 
+def wants_help(argv: List[str]) -> bool:
+    """-h, --help or an abbreviation argparse accepts (--he, --hel), wherever it is on the line."""
+    return any(arg == "-h" or (len(arg) >= 4 and "--help".startswith(arg)) for arg in argv)
+
+
 def build_s3prl_argv(argv: List[str]) -> List[str]:
-    """Translate this runner's command line into s3prl's (writing a resolved config if needed)."""
+    """Translate this runner's command line into s3prl's (writing the resolved config into the experiment folder).
+
+    Cheap checks come first (mode, -o pairs, -e/-a checkpoints, -d, config, corpus, -k) so that a wrong
+    flag is reported before s3prl and the upstream are imported.
+    """
     ours, rest = _project_parser().parse_known_args(argv)
-    if {"-h", "--help"} & set(rest):
-        print("run_downstream.py adds to s3prl's flags: --preset {tiny,mini}, --corpus DIR, -v foldN for er "
-              "(see upstream_distill/s3prl_bridge/run_downstream.py)\n")
-        return list(argv)  # s3prl's own parser prints its usage and exits
+    if ours.mode is None:
+        raise UsageError("-m/--mode: required (train, evaluate or inference); "
+                         "`run_downstream.py --help` lists every flag")
+    if ours.override:
+        parse_override(ours.override)  # malformed pairs; the keys are checked against the config
+    resume = resume_point(ours.past_exp, experiment_dir(argv), ours.auto_resume)
     out = list(rest)
-    for flag, value in (("-m", ours.mode), ("-u", ours.upstream), ("-e", ours.past_exp),
+    for flag, value in (("-m", ours.mode), ("-u", ours.upstream), ("-k", ours.upstream_ckpt),
                         ("-p", ours.expdir), ("-n", ours.expname), ("-o", ours.override)):
         if value is not None:
             out += [flag, value]
-    if ours.mode is None:
-        raise UsageError("-m/--mode: required (train, evaluate or inference)")
-    if ours.past_exp is None:
-        check_upstream(ours.upstream)
     out += ["--device", ours.device or ("cuda" if _cuda_available() else "cpu")]
 
-    if ours.past_exp is not None:
-        # Args and config come from the checkpoint (s3prl's rule); -d/-c are not needed.
-        if not Path(ours.past_exp).exists():
-            raise UsageError(f"-e/--past_exp: {ours.past_exp} does not exist")
+    if resume is not None:
+        # Args and config come from the checkpoint (s3prl's rule); -d/-c are not needed. -a is dropped:
+        # s3prl would pick the newest checkpoint itself, complete or not.
+        out += ["-e", str(resume)]
         if ours.downstream:
-            out += ["-d", resolve_task(ours.downstream).expert]
+            try:
+                out += ["-d", resolve_task(ours.downstream).expert]
+            except ValueError as err:
+                raise UsageError(str(err)) from None
         return out
+    if ours.auto_resume:
+        out.append("-a")
 
     if ours.downstream is None:
         raise UsageError("-d/--downstream: required (one of pr, asr, ks, sid, er)")
@@ -176,12 +202,26 @@ def build_s3prl_argv(argv: List[str]) -> List[str]:
         corpus = ours.corpus
     config_file = Path(ours.config) if ours.config else default_config(task, ours.preset)
     config = load_task_config(task, config_file, corpus, ours.downstream_variant, ours.override)
-    resolved = tempfile.NamedTemporaryFile("w", suffix=f"_{task.name}.yaml", delete=False)
-    with resolved:
-        yaml.safe_dump(config, resolved, sort_keys=False)
+    check_upstream_ckpt(ours.upstream_ckpt)
+    check_upstream(ours.upstream)
+    resolved = write_resolved_config(config, experiment_dir(argv))
     if task.finetune and not {"-f", "--upstream_trainable"} & set(out):
         out.append("-f")  # e.g. asr_low_ft: s3prl trains the upstream with the downstream
-    return out + ["-d", task.expert, "-c", resolved.name]
+    return out + ["-d", task.expert, "-c", str(resolved)]
+
+
+def write_resolved_config(config: dict, expdir: Path) -> Path:
+    """``<expdir>/resolved_config.yaml``, written whole or not at all (it used to be a temp file left behind)."""
+    expdir.mkdir(parents=True, exist_ok=True)
+    path = expdir / RESOLVED_CONFIG
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "w") as handle:
+            yaml.safe_dump(config, handle, sort_keys=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def experiment_dir(argv: List[str]) -> Path:
@@ -210,21 +250,62 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+def _print_help() -> None:
+    from . import prepare_s3prl
+
+    print(f"run_downstream.py adds to s3prl's flags: {_OUR_FLAGS} "
+          "(see upstream_distill/s3prl_bridge/run_downstream.py)\n", flush=True)
+    prepare_s3prl()  # s3prl's usage lists the hub's upstreams, ours included
+    import s3prl.run_downstream
+
+    sys.argv = ["run_downstream.py", "--help"]  # alone: s3prl's parser would stop at a bad flag before it
+    s3prl.run_downstream.get_downstream_args()  # prints the usage and exits 0
+
+
+def _last_line(err: BaseException) -> str:
+    """An error's own message: a DataLoader worker's error arrives wrapped with the worker's traceback."""
+    lines = [line for line in str(err).splitlines() if line.strip()] or [type(err).__name__]
+    last = lines[-1].strip()
+    for prefix in (f"{type(err).__module__}.{type(err).__qualname__}: ", f"{type(err).__qualname__}: "):
+        if last.startswith(prefix):
+            return last[len(prefix):]
+    return last
+
+
+def _run_s3prl(s3prl_argv: List[str]) -> None:
+    """s3prl's own main, with this command line's experiment folder and checks in place (s3prl prepared)."""
+    import s3prl.run_downstream
+    from s3prl.downstream.runner import Runner
+
+    from .compat.audio_io import AudioReadError
+
+    expdir = experiment_dir(s3prl_argv)
+    isolate_voxceleb1_cache(expdir)
+    pin_experiment_dir(s3prl.run_downstream, expdir)
+    check_overrides_in_s3prl(s3prl.run_downstream)
+    report_upstream_errors(Runner)
+    sys.argv = ["run_downstream.py"] + s3prl_argv
+    try:
+        s3prl.run_downstream.main()
+    except AudioReadError as err:  # a clip of the corpus: the message names it
+        print(f"run_downstream.py: error: {_last_line(err)}", file=sys.stderr)
+        raise SystemExit(1)
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     from . import prepare_s3prl
 
     argv = sys.argv[1:] if argv is None else argv
-    prepare_s3prl()
+    if wants_help(argv):
+        _print_help()
+        return
     try:
         s3prl_argv = build_s3prl_argv(argv)
+        prepare_s3prl()
+        _run_s3prl(s3prl_argv)
     except UsageError as err:
         print(f"run_downstream.py: error: {err}", file=sys.stderr)
         raise SystemExit(2)
-    import s3prl.run_downstream
-
-    isolate_voxceleb1_cache(experiment_dir(s3prl_argv))
-    sys.argv = ["run_downstream.py"] + s3prl_argv
-    s3prl.run_downstream.main()
 
 
 if __name__ == "__main__":
