@@ -89,7 +89,7 @@ class BenchmarkProgress:
         self._current = ""
         self._lock = threading.RLock()  # the refresher thread reads what the steps change
         self._stop = threading.Event()
-        bar_format = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} steps [{elapsed} elapsed, {postfix}]"
+        bar_format = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} steps [{elapsed} elapsed{postfix}]"
         self.bar = tqdm(total=len(self.left), desc="benchmark", bar_format=bar_format, dynamic_ncols=True,
                         disable=not enabled or not self.left)
         self._show()

@@ -47,7 +47,7 @@ def distill_only(args: argparse.Namespace) -> int:
     failures = []
     progress = BenchmarkProgress(list(kinds.values()), StepTimes())
     try:
-        with logging_redirect_tqdm(loggers=[LOG]):
+        with logging_redirect_tqdm():
             for recipe in requested.students:
                 try:
                     with progress.step(kinds[recipe.name], f"distil {recipe.name}"):

@@ -153,7 +153,7 @@ def score(args: argparse.Namespace) -> int:
     failures = []
     progress = BenchmarkProgress(scoring.plan.step_kinds(), StepTimes.of_finished_runs(scoring.runs_root))
     try:
-        with logging_redirect_tqdm(loggers=[LOG]):
+        with logging_redirect_tqdm():
             for recipe in scoring.students:
                 try:
                     with progress.step(scoring.kinds[recipe.name], f"distil {recipe.name}"):
