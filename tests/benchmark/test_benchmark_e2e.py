@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from upstream_distill.benchmark import report
+from upstream_distill.benchmark import rows as score_table
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -30,7 +30,7 @@ def finished_benchmark(tiny_corpus, tmp_path_factory):
 
 def test_all_five_tasks_are_scored(finished_benchmark):
     tmp_path, _ = finished_benchmark
-    rows = report.read_rows(tmp_path / "results" / "tiny" / "scores.csv")
+    rows = score_table.read_rows(tmp_path / "results" / "tiny" / "scores.csv")
     assert [r["upstream"] for r in rows] == ["fbank"]
     row = rows[0]
     for column in ("ks_acc", "sid_acc", "er_acc"):
@@ -43,10 +43,10 @@ def test_all_five_tasks_are_scored(finished_benchmark):
     assert float(row["params_m"]) == 0.0  # fbank has no parameters
     assert row["preset"] == "tiny" and row["machine"] and row["date"]
     assert float(row["speedup_vs_teacher"]) > 1.0  # fbank vs the tiny_hubert teacher, timed in the run
-    from upstream_distill.benchmark.cli import current_protocols
+    from upstream_distill.benchmark.protocol import current_task_configs
 
-    recorded = report.parse_protocols(row[report.PROTOCOL_COLUMN])  # the config each score was measured under
-    assert recorded == {task: digest for task, digest in current_protocols("tiny").items() if task in recorded}
+    recorded = score_table.parse_protocols(row[score_table.PROTOCOL_COLUMN])  # the config each score was measured under
+    assert recorded == {task: digest for task, digest in current_task_configs("tiny").items() if task in recorded}
     assert sorted(recorded) == ["asr", "er", "ks", "pr", "sid"]
     scores = sorted((tmp_path / "exp" / "tiny" / "fbank").glob("*/score.json"))
     assert [p.parent.name for p in scores] == ["asr", "er-fold1", "ks", "pr", "sid"]

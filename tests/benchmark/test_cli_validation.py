@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from upstream_distill.benchmark import cli
+from upstream_distill.benchmark.modes import score
 
 
 @pytest.fixture
@@ -13,8 +14,8 @@ def nothing_runs(monkeypatch, tmp_path):
     def started(*args, **kwargs):
         raise AssertionError("the benchmark got past its flag checks")
 
-    monkeypatch.setattr(cli, "ensure_corpus", started)
-    monkeypatch.setattr(cli, "build_upstream", started)
+    monkeypatch.setattr(score, "ensure_corpus", started)
+    monkeypatch.setattr(score, "measure_upstream", started)
     return ["--preset", "tiny", "-u", "fbank", "--speed-reference", "none", "--corpus", str(tmp_path / "corpus"),
             "--exp-root", str(tmp_path / "exp"), "--results", str(tmp_path / "results")]
 

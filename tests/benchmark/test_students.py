@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from upstream_distill.benchmark import report
+from upstream_distill.benchmark import rows as score_table
 from upstream_distill.benchmark.students import read_recipes
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -50,7 +50,7 @@ def test_a_study_distils_its_student_scores_every_row_and_writes_its_table(study
     payload = torch.load(expdir / "states-4.ckpt", map_location="cpu", weights_only=True)
     assert payload["config"]["runner"]["total_steps"] == 4  # the recipe's override reached run_pretrain.py
 
-    rows = {r["upstream"]: r for r in report.read_rows(study_run / "results" / "tiny" / "scores.csv")}
+    rows = {r["upstream"]: r for r in score_table.read_rows(study_run / "results" / "tiny" / "scores.csv")}
     assert set(rows) == {"fbank", "little_distilhubert"}
     student = rows["little_distilhubert"]
     assert 0.0 <= float(student["ks_acc"]) <= 100.0 and 0.0 < float(student["params_m"]) < 1.0

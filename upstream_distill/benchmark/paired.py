@@ -27,8 +27,9 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from ..s3prl_bridge.tasks import ALL_TASKS
+from .protocol import recorded_protocol
 from .report import atomic_write, machine_description
-from .runs import recorded_config_digest, task_run_folders
+from .runs import task_run_folders
 
 BOOTSTRAP_SAMPLES = 2000
 SIGNIFICANCE = 0.05
@@ -86,6 +87,12 @@ def _task_folders(runs_root: Path, row: str, task: str) -> List[Path]:
     return folders
 
 
+def _task_config(folder: Path) -> str:
+    """The task-config digest a finished run was scored under ('' if it recorded none)."""
+    protocol = recorded_protocol(folder)
+    return protocol.task_config if protocol else ""
+
+
 def _classification_outcomes(folder: Path, task: str) -> Dict[str, bool]:
     fold = folder.name.split("-", 1)[1] if task == "er" else None
     stem = f"test_{fold}" if fold else "test"
@@ -137,7 +144,7 @@ def _percent_errors(counts: np.ndarray) -> float:
 def compare_task(runs_root: Path, row_a: str, row_b: str, task: str, characters: bool = False) -> Comparison:
     """The paired test of one task; ``characters``: an ASR task's CER instead of its WER."""
     folders_a, folders_b = _task_folders(runs_root, row_a, task), _task_folders(runs_root, row_b, task)
-    digests = {recorded_config_digest(f) for f in folders_a + folders_b}
+    digests = {_task_config(f) for f in folders_a + folders_b}
     if len(digests) != 1:
         raise NotComparable(f"{task}: {row_a} and {row_b} were scored under different task configs "
                             f"({', '.join(sorted(digests))}); re-score the older one")
@@ -197,7 +204,7 @@ def write_comparison(runs_root: Path, row_a: str, row_b: str, tasks: List[str], 
                 break
             unit = "% acc" if not result.error_rate else ("% CER" if characters else "% WER" if wer_task else "% PER")
             old = " (an earlier config of the task)" if current and task in current and \
-                recorded_config_digest(_task_folders(runs_root, row_a, task)[0]) != current[task] else ""
+                _task_config(_task_folders(runs_root, row_a, task)[0]) != current[task] else ""
             lines.append(f"| {result.task}{old} | {result.items} | {result.score_a} {unit} | {result.score_b} {unit} | "
                          f"{result.detail} | {_p_text(result)} | {result.verdict(row_a, row_b)} |")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -5,18 +5,14 @@ with `run_downstream.py -m evaluate`, both as subprocesses whose output goes to 
 in the run's folder. A finished run leaves `score.json`; a run without it is started again
 with s3prl's auto-resume (`-a`), so an interrupted benchmark redoes nothing that finished.
 
-A run is also tied to its *protocol*: a digest of the task's config (as the preset resolves it)
-and of the featurizer flags, plus a digest of the upstream's weights (a re-trained teacher or
-re-distilled student under the same name is another upstream), written to `protocol.txt` when the
-run starts and into `score.json`.
-A score measured under another protocol is not reused: the old folder is kept aside as
-`<run>.superseded` and the run starts afresh (s3prl's auto-resume would otherwise continue an
-old checkpoint with the config stored inside it).
+A run is also tied to its protocol (protocol.py: the task's config and the upstream's weights). A score
+measured under another protocol is not reused: the old folder is kept aside as `<run>.superseded` and
+the run starts afresh (s3prl's auto-resume would otherwise continue an old checkpoint with the config
+stored inside it). Two benchmark commands never train the same run: each claims a run before it
+starts it (`claim`).
 """
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
 import os
 import re
@@ -29,43 +25,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, List, Optional
 
-import torch
-
+from ..core.locks import try_lock
 from ..core.paths import work_root
-from ..s3prl_bridge.tasks import ER_FOLDS, Task, default_config
+from ..s3prl_bridge.tasks import ER_FOLDS, Task
+from .protocol import FEATURIZER_FLAGS, PROTOCOL_FILE, RunProtocol
 from .report import atomic_write
+from .upstream_spec import UpstreamSpec
 
 #: ``run_downstream.py`` as a module, so that it runs from a checkout and from an installed package alike
 RUN_DOWNSTREAM = ("-m", "upstream_distill.s3prl_bridge.run_downstream")
-#: Part of the protocol: s3prl's featurizer layer-normalises every hidden state before its weighted
-#: sum. Pre-LN networks (the tiny_hubert teacher, WavLM/wav2vec 2.0 Large) carry un-normalised
-#: residual streams (tiny_hubert: std ~30 in layers 1-5, ~1 after its final layer norm), post-LN
-#: students and FBANK do not; the short mini schedules would otherwise rank feature scales rather
-#: than content (measured on the second-iteration tiny_hubert: mini PR PER 51.2 without, 47.8 with it).
-FEATURIZER_FLAGS = ("--upstream_feature_normalize",)
 #: s3prl's asr expert prints the character error rate as "uer" (unit error rate) beside "wer"
 CER_METRIC = "uer"
-PROTOCOL_FILE = "protocol.txt"
-
-
-def task_protocol(task: Task, preset: str) -> str:
-    """Digest of everything that makes two scores of a task comparable: its resolved config under
-    the preset (corpus paths left as placeholders, so moving the corpus changes nothing) and the
-    featurizer flags. Editing a task's config thus re-runs that task, and only that task."""
-    from ..s3prl_bridge.run_downstream import read_config
-
-    config = read_config(default_config(task, preset))
-    blob = json.dumps([task.name, task.finetune, config, FEATURIZER_FLAGS], sort_keys=True, default=str)
-    return hashlib.sha1(blob.encode()).hexdigest()[:12]
-
-
-def weights_fingerprint(model) -> str:
-    """Digest of an upstream's parameters and buffers, as the harness builds it."""
-    digest = hashlib.sha1()
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()[:12]
 
 
 def run_folder(runs_root: Path, label: str, task: str, fold: Optional[str] = None) -> Path:
@@ -78,41 +48,8 @@ def task_run_folders(runs_root: Path, label: str, task: str) -> List[Path]:
     return [run_folder(runs_root, label, task, fold) for fold in (ER_FOLDS if task == "er" else (None,))]
 
 
-def recorded_config_digest(run_folder: Path) -> str:
-    """The task-config part of the protocol a finished run's score.json was measured under ('' if none)."""
-    record = json.loads((run_folder / "score.json").read_text())
-    return str(record.get("protocol", "")).split("+", 1)[0]
-
-
 class RunFailed(RuntimeError):
     """A task run's subprocess failed or printed no score; the message names its log."""
-
-
-@dataclass(frozen=True)
-class UpstreamSpec:
-    """`-u NAME` or `-u NAME:CKPT` on the benchmark's command line."""
-
-    name: str
-    ckpt: Optional[str] = None
-    alias: Optional[str] = None  # the row name, when given (a distilled student's recipe name)
-
-    @classmethod
-    def parse(cls, text: str) -> "UpstreamSpec":
-        name, _, ckpt = text.partition(":")
-        return cls(name, ckpt or None)
-
-    @property
-    def label(self) -> str:
-        """The row name: the alias, else the upstream plus the checkpoint's experiment folder."""
-        if self.alias:
-            return self.alias
-        if self.ckpt is None:
-            return self.name
-        ckpt = Path(self.ckpt)
-        return f"{self.name}({ckpt.parent.name or ckpt.stem})"
-
-    def upstream_flags(self) -> list:
-        return ["-u", self.name] + (["-k", self.ckpt] if self.ckpt else [])
 
 
 def set_aside(folder: Path) -> Path:
@@ -130,16 +67,11 @@ class TaskRun:
     task: Task
     fold: Optional[str]
     expdir: Path
-    protocol: str  # task_protocol() of the task under the preset, "+", weights_fingerprint() of the upstream
+    protocol: RunProtocol
 
     @property
     def name(self) -> str:
         return f"{self.upstream.label}/{self.task.name}" + (f"/{self.fold}" if self.fold else "")
-
-    @property
-    def task_config_digest(self) -> str:
-        """The task_protocol() part of the protocol (the rest is the upstream's weights)."""
-        return self.protocol.split("+", 1)[0]
 
     @property
     def score_file(self) -> Path:
@@ -147,7 +79,7 @@ class TaskRun:
 
     def done(self) -> bool:
         """Scored, under the current protocol."""
-        return self.score_file.is_file() and self._record().get("protocol") == self.protocol
+        return self.score_file.is_file() and self.load_score().get("protocol") == str(self.protocol)
 
     def started_under_another_protocol(self) -> bool:
         """The folder holds a run (score, checkpoints or logs) of another protocol, or of one
@@ -155,26 +87,15 @@ class TaskRun:
         if not self.expdir.is_dir() or not any(self.expdir.iterdir()):
             return False
         marker = self.expdir / PROTOCOL_FILE
-        return not marker.is_file() or marker.read_text().strip() != self.protocol
+        return not marker.is_file() or marker.read_text().strip() != str(self.protocol)
 
     def set_aside(self) -> Path:
         """Move an old protocol's folder to `<run>.superseded`."""
         return set_aside(self.expdir)
 
-    def _record(self) -> dict:
+    def load_score(self) -> dict:
         with open(self.score_file) as fh:
             return json.load(fh)
-
-    def load_score(self) -> dict:
-        """score.json; an ASR record from before ``cer`` was kept gets it from its test.log."""
-        record = self._record()
-        if self.task.metric == "wer" and "cer" not in record and (self.expdir / "test.log").is_file():
-            try:
-                record["cer"] = parse_metric((self.expdir / "test.log").read_text(errors="replace"),
-                                             self.task.test_split, CER_METRIC)
-            except ValueError:
-                pass
-        return record
 
 
 def parse_metric(log_text: str, split: str, metric: str) -> float:
@@ -212,18 +133,11 @@ def scoring_checkpoint(run: TaskRun) -> Path:
 
 @contextmanager
 def claim(run: TaskRun) -> Iterator[bool]:
-    """Holds a non-blocking exclusive lock on the run (a file beside its folder, which a protocol change
-    may move aside) and yields True, or yields False when another benchmark command holds it: two
-    commands on the same run would train two probes into one folder, each overwriting the other's
-    checkpoints."""
-    run.expdir.parent.mkdir(parents=True, exist_ok=True)
-    with open(run.expdir.parent / f".{run.expdir.name}.lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
+    """Yields True while this command holds the run's lock (a file beside its folder, which a protocol
+    change may move aside), or False at once when another benchmark command holds it: two commands on
+    the same run would train two probes into one folder, each overwriting the other's checkpoints."""
+    with try_lock(run.expdir.parent / f".{run.expdir.name}.lock") as mine:
+        yield mine
 
 
 def execute(run: TaskRun, preset: str, corpus: Path) -> dict:
@@ -231,7 +145,7 @@ def execute(run: TaskRun, preset: str, corpus: Path) -> dict:
     if run.started_under_another_protocol():
         run.set_aside()
     run.expdir.mkdir(parents=True, exist_ok=True)
-    (run.expdir / PROTOCOL_FILE).write_text(run.protocol + "\n")
+    (run.expdir / PROTOCOL_FILE).write_text(f"{run.protocol}\n")
     python = sys.executable
     train_cmd = [python, *RUN_DOWNSTREAM, "-m", "train", *run.upstream.upstream_flags(),
                  "-d", run.task.name, "--preset", preset, "--corpus", str(corpus),
@@ -269,7 +183,7 @@ def execute(run: TaskRun, preset: str, corpus: Path) -> dict:
         "eval_seconds": round(eval_seconds, 1),
         "checkpoint": str(best),
         "featurizer_flags": list(FEATURIZER_FLAGS),
-        "protocol": run.protocol,
+        "protocol": str(run.protocol),
     }
     atomic_write(run.score_file, lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2) + "\n"))
     return record

@@ -23,7 +23,8 @@ import yaml
 from ..core.paths import DATA_ROOT, PRETRAIN_ROOT, STUDENT_RECIPES
 from ..training.config import replaced_input_files
 from ..training.runner import EXPORT_NAME  # what run_pretrain.py leaves in the experiment folder
-from .runs import RunFailed, UpstreamSpec, run_logged, set_aside
+from .runs import RunFailed, run_logged, set_aside
+from .upstream_spec import UpstreamSpec
 
 LOG = logging.getLogger("benchmark")
 
@@ -60,8 +61,12 @@ class StudentRecipe:
             cmd += ["-o", ",,".join(overrides)]
         return cmd
 
+    def export(self, exp_root: Path, preset: str) -> Path:
+        """The student file a finished distillation leaves."""
+        return self.expdir(exp_root, preset) / EXPORT_NAME
+
     def upstream(self, exp_root: Path, preset: str) -> UpstreamSpec:
-        return UpstreamSpec(STUDENT_UPSTREAM, str(self.expdir(exp_root, preset) / EXPORT_NAME), alias=self.name)
+        return UpstreamSpec(STUDENT_UPSTREAM, str(self.export(exp_root, preset)), alias=self.name)
 
 
 @dataclass(frozen=True)
@@ -119,13 +124,24 @@ def read_recipes(path: Path = STUDENT_RECIPES) -> Recipes:
 RUN_FIGURES = ("pruned_shape.png", "layer_groups.png")
 
 
+def _replaced_inputs(expdir: Path) -> List[str]:
+    """The input files (teacher, ...) replaced since the run in ``expdir`` began, by the config
+    run_pretrain.py wrote then (a pipeline: when each stage began)."""
+    return sorted({key for recorded in [expdir / "config.yaml", *sorted(expdir.glob("*/config.yaml"))]
+                   if recorded.is_file()
+                   for key in replaced_input_files(yaml.safe_load(recorded.read_text(encoding="utf-8")) or {})})
+
+
+def looks_distilled(recipe: StudentRecipe, preset: str, exp_root: Path) -> bool:
+    """The recipe's export is there and its inputs unchanged: ``distil`` will most likely return at once
+    (run_pretrain.py has the last word). For the benchmark's plan."""
+    return recipe.export(exp_root, preset).is_file() and not _replaced_inputs(recipe.expdir(exp_root, preset))
+
+
 def distil(recipe: StudentRecipe, preset: str, corpus: Path, exp_root: Path) -> Path:
     """Run (or resume, or find finished) the recipe's distillation; returns its ``upstream.pt``."""
     expdir = recipe.expdir(exp_root, preset)
-    # what run_pretrain.py wrote when the run began (a pipeline: when each stage began)
-    replaced = sorted({key for recorded in [expdir / "config.yaml", *sorted(expdir.glob("*/config.yaml"))]
-                       if recorded.is_file()
-                       for key in replaced_input_files(yaml.safe_load(recorded.read_text(encoding="utf-8")) or {})})
+    replaced = _replaced_inputs(expdir)
     if replaced:
         LOG.info("student %s: %s replaced since it was distilled; old run set aside in %s", recipe.name,
                  ", ".join(replaced), set_aside(expdir))

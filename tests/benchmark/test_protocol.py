@@ -1,0 +1,38 @@
+"""The run protocol: its digests must not move, or every finished run and scores.csv would count as stale."""
+import json
+
+import torch
+
+from upstream_distill.benchmark.protocol import (
+    RunProtocol,
+    current_task_configs,
+    recorded_protocol,
+    weights_fingerprint,
+)
+
+#: the task-config digests of the mini preset recorded in results/mini/scores.csv (task_protocols) and in
+#: every run's score.json: a change of the digest rule would re-run every task of every row
+MINI_DIGESTS = {"pr": "eee0fd5d0f45", "asr": "96b811b5d727", "ks": "4b8385d2d046", "sid": "a17b612b85be",
+                "er": "b1e386b6769b", "asr_low": "516c38e32b0b", "asr_low_ft": "6c90bb28b760"}
+
+
+def test_the_digests_of_the_shipped_mini_configs_are_unchanged():
+    assert current_task_configs("mini") == MINI_DIGESTS
+
+
+def test_the_weights_fingerprint_of_known_weights_is_unchanged():
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.LayerNorm(2))
+    with torch.no_grad():
+        for i, parameter in enumerate(model.parameters()):
+            parameter.copy_(torch.arange(parameter.numel(), dtype=torch.float32).reshape(parameter.shape) / (i + 1))
+    assert weights_fingerprint(model) == "7b37726e8f87"  # as the string-protocol code computed it
+
+
+def test_the_protocol_reads_and_writes_the_text_existing_runs_hold(tmp_path):
+    written = "4b8385d2d046+cef25a767834"  # exp/benchmark/mini/dphubert/ks/score.json
+    protocol = RunProtocol.parse(written)
+    assert protocol == RunProtocol(task_config="4b8385d2d046", weights="cef25a767834")
+    assert str(protocol) == written
+    (tmp_path / "score.json").write_text(json.dumps({"protocol": written}))
+    assert recorded_protocol(tmp_path) == protocol
+    assert recorded_protocol(tmp_path / "nothing") is None
