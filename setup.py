@@ -37,6 +37,7 @@ setup(
             "run_pretrain = upstream_distill.commands.pretrain:main",
             "run_downstream = upstream_distill.s3prl_bridge.run_downstream:main",
             "run_benchmark = upstream_distill.benchmark.cli:main",
+            "run_export = upstream_distill.export.cli:main",
         ],
     },
     python_requires=">=3.9",
@@ -65,6 +66,9 @@ setup(
         "safetensors",
         "filelock",
         "protobuf",
+        # run_export: ONNX files and their check (torch.onnx's TorchScript exporter needs no onnxscript)
+        "onnx",
+        "onnxruntime",
     ],
     extras_require={"test": ["pytest", "ruff"]},
 )

@@ -22,7 +22,7 @@ PACKAGE = "upstream_distill"
 LAYERS: Tuple[Tuple[str, ...], ...] = (
     ("core",),  # paths, YAML toolkit, errors, provenance, the side-effect-free torchaudio import
     ("models",),  # networks, checkpoint import and export
-    ("losses", "training", "pruning"),  # formulas; the one runner; gates and real pruning
+    ("losses", "training", "pruning", "export"),  # formulas; the one runner; gates and real pruning; deployable files
     ("distill", "pretrain", "layer_groups"),  # targets, objectives, the expert; the methods; SKILL's layer groups
     ("s3prl_bridge", "upstreams", "mini_superb"),  # everything s3prl-specific; hub entries; the corpus
     ("benchmark", "commands"),  # on top

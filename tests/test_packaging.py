@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "upstream_distill"
-ENTRY_POINTS = ("run_pretrain", "run_downstream", "run_benchmark")
+ENTRY_POINTS = ("run_pretrain", "run_downstream", "run_benchmark", "run_export")
 #: the checkout's methods: each must ship in the wheel
 METHODS = tuple(sorted(p.parent.name for p in (REPO_ROOT / "pretrain").glob("*/pretrain_expert.py")))
 
@@ -181,4 +181,4 @@ def test_the_editable_install_still_uses_the_checkout(tmp_path_factory):
     lines = _check(_run([root / "bin" / "python", "-c", code], cwd=dist)).stdout.split("\n")
     assert lines == [str(REPO_ROOT / PACKAGE / "__init__.py"), str(REPO_ROOT), str(REPO_ROOT / "pretrain"),
                      str(REPO_ROOT / "downstream_configs"), ""]
-    assert {"run_pretrain", "run_downstream", "run_benchmark"} <= {p.name for p in (root / "bin").iterdir()}
+    assert set(ENTRY_POINTS) <= {p.name for p in (root / "bin").iterdir()}

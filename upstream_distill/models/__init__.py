@@ -2,7 +2,8 @@
 (``checkpoints.py``: both kinds, side by side; fairseq / Hugging Face conversion in
 ``import_fairseq.py`` / ``import_huggingface.py``), the one parameter count
 (``parameters.py``), the teacher with per-layer widths that pruning trains and produces
-(``pruned.py``) and the structured output every model returns (``outputs.ModelOutput``)."""
+(``pruned.py``), int8 students (``quantized.py``) and the structured output every model returns
+(``outputs.ModelOutput``)."""
 from .checkpoints import (
     EXPERT_CONFIG_KEY,
     EXPERT_STUDENT_KEY,
@@ -19,6 +20,7 @@ from .checkpoints import (
 from .outputs import ModelOutput
 from .parameters import TRAINING_ONLY_PREFIXES, UNIT_HEAD_PREFIXES, count_parameters
 from .pruned import PrunedConfig, PrunedModel, PruningMasks
+from .quantized import is_quantized, quantize_dynamic_int8
 from .student import StudentModel
 from .student_config import StudentConfig
 from .teacher import (
@@ -49,8 +51,10 @@ __all__ = [
     "UnitHead",
     "count_parameters",
     "hubert_base_config",
+    "is_quantized",
     "load_student",
     "load_teacher",
+    "quantize_dynamic_int8",
     "read_student_checkpoint",
     "read_teacher_checkpoint",
     "save_student",

@@ -25,6 +25,9 @@ Students (:func:`load_student`, :func:`read_student_checkpoint`,
 ``states-<step>.ckpt`` (the student sits in the runner's ``expert`` entry
 under :data:`EXPERT_CONFIG_KEY` / :data:`EXPERT_STUDENT_KEY`), so
 ``run_downstream.py -u distill_student -k EXP/states-N.ckpt`` works mid-run.
+A :func:`save_student` file of an int8 student (``quantized.py``) records its
+quantisation beside the config, and :func:`load_student` quantises the
+network the same way before loading its weights.
 Student files are only ever loaded with ``weights_only=True``.
 
 Security: fairseq checkpoints pickle ``argparse.Namespace``, omegaconf
@@ -49,7 +52,9 @@ import argparse
 import logging
 import pickle
 import types
+import warnings
 import zipfile
+from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple, Union
@@ -61,6 +66,7 @@ from .import_fairseq import convert_fairseq_state, detect_fairseq_arch, teacher_
 from .import_huggingface import HF_WEIGHT_FILES, is_huggingface_folder, read_huggingface_folder
 from .pruned import PrunedModel
 from .pruned_config import PrunedConfig
+from .quantized import DYNAMIC_INT8, QUANTIZATION_KEY, is_quantized, quantize_dynamic_int8
 from .student import StudentModel
 from .student_config import StudentConfig
 from .teacher import TeacherModel
@@ -175,9 +181,18 @@ def student_payload(model: AnyStudent, dtype: Optional[torch.dtype] = None) -> d
     """Config + weights in plain types; ``dtype`` (e.g. float16) shrinks shipped files.
 
     A pruned student's config carries its per-layer shapes (``conv_layers``,
-    ``layer_heads``, ``ffn_dims``), so the file alone rebuilds it.
+    ``layer_heads``, ``ffn_dims``), so the file alone rebuilds it.  An int8
+    student (:func:`~.quantized.quantize_dynamic_int8`) keeps its quantised
+    weights, and the payload says how they were quantised.
     """
-    return _native_payload(_STUDENT_MARKER, _STUDENT_VERSION, model, dtype)
+    if not is_quantized(model):
+        return _native_payload(_STUDENT_MARKER, _STUDENT_VERSION, model, dtype)
+    if dtype is not None:
+        raise ValueError(f"an int8 student's weights are stored as they are; dtype={dtype} does not apply")
+    # the state dict as it is: its ``_metadata`` carries the quantised modules' format versions, without
+    # which they would read their weights as an older format (quantised Linears live on the CPU anyway)
+    return {_STUDENT_MARKER: _STUDENT_VERSION, "config": model.config.to_dict(), "state_dict": model.state_dict(),
+            QUANTIZATION_KEY: dict(DYNAMIC_INT8)}
 
 
 def student_config_from_dict(data: dict) -> Union[StudentConfig, PrunedConfig]:
@@ -195,20 +210,35 @@ def save_student(model: AnyStudent, path: PathLike, dtype: Optional[torch.dtype]
 
 
 def read_student_checkpoint(path: PathLike) -> Tuple[Union[StudentConfig, PrunedConfig], Dict[str, Tensor]]:
-    """``(config, state dict)`` of a :func:`save_student` file or a distillation runner checkpoint."""
+    """``(config, state dict)`` of a :func:`save_student` file or a distillation runner checkpoint
+    (float weights: an int8 file loads with :func:`load_student` only)."""
+    config, state, quantization = _read_student_payload(path)
+    if quantization is not None:
+        raise StudentCheckpointError(f"student checkpoint {str(path)!r} is an int8 student ({quantization}): "
+                                     f"load it with load_student; its weights cannot seed a float network")
+    return config, state
+
+
+def _read_student_payload(path: PathLike):
+    """``(config, state dict, quantization or None)`` of a student file or runner checkpoint."""
     path = Path(path)
     expected = ("a save_student file (e.g. <expdir>/upstream.pt) or a distillation run's "
                 "states-<step>.ckpt")
     if not path.is_file():
         raise StudentCheckpointError(f"student checkpoint {str(path)!r}: no such file; expected {expected}")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # an int8 file's weights come back through torch's deprecated
+            warnings.filterwarnings("ignore", message=".*TypedStorage is deprecated")  # quantised-tensor path
+            warnings.filterwarnings("ignore", message=".*quantized tensor creation functions")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unpickling failure means "not our file"
         raise StudentCheckpointError(f"student checkpoint {str(path)!r} cannot be read "
                                      f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); "
                                      f"expected {expected}") from None
+    quantization = None
     if isinstance(payload, dict) and _STUDENT_MARKER in payload:
         config, state = payload["config"], payload["state_dict"]
+        quantization = payload.get(QUANTIZATION_KEY)
     elif isinstance(payload, dict) and isinstance(payload.get(_RUNNER_EXPERT_KEY), dict) \
             and EXPERT_CONFIG_KEY in payload[_RUNNER_EXPERT_KEY]:
         expert = payload[_RUNNER_EXPERT_KEY]
@@ -219,7 +249,7 @@ def read_student_checkpoint(path: PathLike) -> Tuple[Union[StudentConfig, Pruned
                                      f"expected {expected}. A teacher checkpoint loads with "
                                      f"-u teacher_local instead")
     try:
-        return student_config_from_dict(config), state
+        return student_config_from_dict(config), state, quantization
     except ValueError as err:
         raise StudentCheckpointError(f"student checkpoint {str(path)!r}: {err}") from None
 
@@ -230,13 +260,18 @@ def load_student(path: PathLike, with_heads: bool = False) -> AnyStudent:
 
     ``with_heads=False`` drops the training-only prediction heads (the
     upstream's view); missing or unexpected keys, or a weight whose shape
-    differs from the config's, raise StudentCheckpointError.
+    differs from the config's, raise StudentCheckpointError.  An int8 file
+    gives an int8 student (CPU only).
     """
-    config, state = read_student_checkpoint(path)
+    config, state, quantization = _read_student_payload(path)
     if not with_heads and isinstance(config, StudentConfig):
         config.prediction_heads, config.head_targets, config.head_sources = "none", [], []
-        state = {k: v for k, v in state.items() if not k.startswith("heads.")}
+        kept = OrderedDict((k, v) for k, v in state.items() if not k.startswith("heads."))
+        kept._metadata = getattr(state, "_metadata", None)  # module format versions (an int8 file needs them)
+        state = kept
     model = build_student(config)
+    if quantization is not None:
+        return _load_quantized(model, state, quantization, path)
     reference = model.state_dict()
     missing = sorted(set(reference) - set(state))
     unexpected = sorted(set(state) - set(reference))
@@ -246,6 +281,20 @@ def load_student(path: PathLike, with_heads: bool = False) -> AnyStudent:
                                      f"missing {missing[:6]}, unexpected {unexpected[:6]}, "
                                      f"wrong shape {wrong[:6]}")
     model.load_state_dict({k: v.to(reference[k].dtype) for k, v in state.items()})
+    return model.eval()
+
+
+def _load_quantized(model: AnyStudent, state: dict, quantization, path: PathLike) -> AnyStudent:
+    """Quantise the float network as the file says it was, then load its int8 weights strictly."""
+    if quantization != DYNAMIC_INT8:
+        raise StudentCheckpointError(f"student checkpoint {str(path)!r} was quantised as {quantization}; "
+                                     f"this version reads {DYNAMIC_INT8} only")
+    quantize_dynamic_int8(model)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise StudentCheckpointError(f"int8 student checkpoint {str(path)!r} does not match its config: "
+                                     f"{_first_line(err)}") from None
     return model.eval()
 
 

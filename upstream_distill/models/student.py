@@ -79,6 +79,8 @@ class StudentModel(EncoderModel):
             self.frontend.out_dim, config.encoder_dim, config.encoder_layers, config.encoder_heads,
             config.ffn_dim, config.pos_conv_kernel, config.pos_conv_groups, config.layer_norm_first,
             config.dropout, config.attention_dropout, config.activation_dropout, config.projection_dropout)
+        if not config.feature_layer_norm:  # s3prl's distiller projects the CNN features as they are
+            self.encoder.feature_projection.layer_norm = nn.Identity()
         self.heads = None
         if config.prediction_heads != "none":
             if config.head_dim is None:

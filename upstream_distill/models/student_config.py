@@ -55,6 +55,9 @@ class StudentConfig:
     head_targets: List[int] = field(default_factory=list)  # teacher hidden-state indices predicted
     head_dim: Optional[int] = None  # the teacher's width (pred_head_final_dim); None: filled in from the teacher
     head_sources: List[int] = field(default_factory=list)  # layerwise: student hidden-state per target
+    # False: no LayerNorm on the front-end features before the projection, as in s3prl's distiller
+    # (DistilHuBERT's release): students read from such files, or distilled to be written as one
+    feature_layer_norm: bool = True
 
     def __post_init__(self):
         self.conv_layers = [tuple(int(v) for v in layer) for layer in self.conv_layers]
@@ -113,6 +116,10 @@ class StudentConfig:
     def to_dict(self) -> dict:
         data = asdict(self)
         data["conv_layers"] = [list(layer) for layer in self.conv_layers]
+        if self.feature_layer_norm:
+            # the default is left out, so that every file and run written before this field existed
+            # keeps its exact config dict (a run refuses to resume when its stored dict differs)
+            del data["feature_layer_norm"]
         return data
 
     @classmethod

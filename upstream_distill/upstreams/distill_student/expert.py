@@ -3,7 +3,9 @@
 Hidden states: the first transformer layer's input (front-end -> projection
 -> positional conv) and each layer's output, at 20 ms frames (downsample rate
 320) whatever the front-end, so s3prl's featurizer and task experts need
-nothing new.  The training-only prediction heads are dropped.  Plain
+nothing new.  The training-only prediction heads are dropped.  An int8 file
+(``run_export.py --format int8``) loads as the int8 student it records,
+for CPU inference (``--device cpu``; it cannot be fine-tuned).  Plain
 ``nn.Module``: nothing here imports s3prl.
 """
 from __future__ import annotations
@@ -14,7 +16,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pad_sequence
 
-from upstream_distill.models import load_student
+from upstream_distill.models import is_quantized, load_student
 
 __all__ = ["UpstreamExpert"]
 
@@ -32,11 +34,17 @@ class UpstreamExpert(nn.Module):
             print(f"[distill_student UpstreamExpert] - ignoring model_config {model_config!r}: "
                   f"the checkpoint carries its own configuration")
         self.model = load_student(ckpt)
+        self.int8 = is_quantized(self.model)
+        if self.int8:
+            print(f"[distill_student UpstreamExpert] - {ckpt}: int8 student (dynamic quantisation), CPU only")
 
     def get_downsample_rates(self, key: str) -> int:
         return self.model.downsample_rate
 
     def forward(self, wavs: List[Tensor]) -> Dict[str, Union[Tensor, List[Tensor]]]:
+        if self.int8 and wavs[0].device.type != "cpu":
+            raise RuntimeError(f"distill_student: this int8 student runs on the CPU only, got audio on "
+                               f"{wavs[0].device}; pass --device cpu (or use the float student file)")
         lengths = torch.tensor([len(wav) for wav in wavs], device=wavs[0].device)
         output = self.model(pad_sequence(wavs, batch_first=True), lengths, output_predictions=False)
         return {
