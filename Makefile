@@ -32,6 +32,11 @@ studies: setup
 speed: setup
 	$(PY) -m upstream_distill.benchmark.speed --out results/speed.md
 
+# Deployment latency: teacher and students on PyTorch and ONNX Runtime, float32 and int8, a 10 s utterance
+# and a 1 s chunk, 1 and 2 threads, peak memory; each configuration in a fresh process (~15 min, 2 cores).
+latency: setup
+	$(PY) -m upstream_distill.benchmark.latency --out results/latency.md
+
 # The GPU path end to end on random weights (a CUDA machine; never in CI): distillation of DistilHuBERT,
 # STaR and DPHuBERT from a HuBERT Base-shaped teacher with AMP, a downstream task, inference throughput.
 gpu-check: setup

@@ -18,6 +18,10 @@ Prints, on the same 10 s of audio and this machine's CPU:
 Timings interleave the contenders (A, B, A, B, ...) and report medians, so a
 background load slows both alike and the ratios stay comparable. ``--out
 results/speed.md`` also keeps the printout, stamped with the machine and date.
+Deployment latency (the same shapes on PyTorch and ONNX Runtime, float32 and
+int8, 10 s and 1 s clips, 1 and 2 threads, peak memory) is ``latency.py``
+(``make latency``), which reuses these shapes (:data:`STUDENT_SHAPES`,
+:func:`configured_student`, :func:`pruned_shape`).
 """
 from __future__ import annotations
 
