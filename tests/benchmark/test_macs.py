@@ -37,3 +37,17 @@ class FrameUpstream(torch.nn.Module):
 def test_an_upstream_is_counted_on_10_seconds_of_audio():
     frames = (160000 - 400) // 320 + 1  # 499
     assert upstream_macs(FrameUpstream()) == frames * 8 * 400 + frames * 8 * 16
+
+
+def test_an_int8_student_counts_the_same_weights_and_multiply_adds_as_its_float_self():
+    """Dynamically quantised Linears pack their weights (no nn.Parameter) and run an op the FLOP counter
+    does not know: the size and MAC columns of an int8 row must still count them."""
+    import copy
+
+    from upstream_distill.models import count_parameters, quantize_dynamic_int8
+
+    model = torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.GELU(), torch.nn.Linear(4, 2, bias=False))
+    int8 = quantize_dynamic_int8(copy.deepcopy(model))
+    assert count_parameters(int8) == count_parameters(model) == 8 * 4 + 4 + 4 * 2
+    x = torch.randn(3, 8)
+    assert count_macs(lambda: int8(x)) == count_macs(lambda: model(x)) == 3 * (8 * 4 + 4 * 2)

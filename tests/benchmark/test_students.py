@@ -17,6 +17,7 @@ students:
   little_distilhubert:
     method: distilhubert
     override: "config.runner.total_steps=4,,config.runner.save_step=2"
+  little_int8: {int8_of: little_distilhubert}
 studies:
   little_study:
     title: "A study of two rows"
@@ -78,6 +79,29 @@ def test_distill_only_distils_the_students_and_scores_nothing(tiny_corpus, tmp_p
     assert (tmp_path / "exp" / "students" / "tiny" / "little_distilhubert" / "upstream.pt").is_file()
     assert "distilled little_distilhubert; not scored" in proc.stderr
     assert not (tmp_path / "results").exists() and not (tmp_path / "exp" / "tiny").exists()
+
+
+@pytest.mark.slow
+def test_an_int8_row_is_its_students_file_quantised_and_loads_as_an_upstream(tiny_corpus, tmp_path):
+    from upstream_distill.models import is_quantized, load_student
+
+    (tmp_path / "students.yaml").write_text(RECIPES)
+    proc = benchmark(tmp_path, tiny_corpus, "--student", "little_int8", "--distill-only")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    students = tmp_path / "exp" / "students" / "tiny"
+    float_student = load_student(students / "little_distilhubert" / "upstream.pt")
+    int8_student = load_student(students / "little_int8" / "upstream.pt")
+    assert is_quantized(int8_student) and not is_quantized(float_student)
+    wav = torch.randn(1, 16000)
+    with torch.no_grad():
+        expected, got = float_student(wav).hidden_states[-1], int8_student(wav).hidden_states[-1]
+    assert ((got - expected).norm() / expected.norm()) < 0.1  # int8 Linears: a few per cent off
+
+
+def test_an_int8_row_must_name_a_distilled_student(tmp_path):
+    (tmp_path / "students.yaml").write_text("students:\n  x: {int8_of: nobody}\n")
+    with pytest.raises(SystemExit, match="student x: int8_of must name a distilled student row"):
+        read_recipes(tmp_path / "students.yaml")
 
 
 @pytest.mark.slow

@@ -23,9 +23,21 @@ def _attention_flops(query_shape, key_shape, value_shape, *args, out_shape=None,
     return 2 * batch * heads * queries * keys * (dim + value_dim)
 
 
+def _int8_linear_flops(input_shape, packed, *args, out_shape=None, **kwargs) -> int:
+    """An int8 student's Linear (dynamic quantisation): the same multiply-adds as the float one, in int8."""
+    weight, _ = torch.ops.quantized.linear_unpack(packed)
+    out_features, in_features = weight.shape
+    rows = 1
+    for size in input_shape[:-1]:
+        rows *= size
+    return 2 * rows * in_features * out_features
+
+
 #: torch's counter knows the CUDA attention kernels; on CPU ``scaled_dot_product_attention`` runs this
-#: one, which it would skip (the attention products of every transformer layer)
-_CPU_KERNELS = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _attention_flops}
+#: one, which it would skip (the attention products of every transformer layer); nor does it count the
+#: int8 Linears of a quantised student
+_CPU_KERNELS = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _attention_flops,
+                torch.ops.quantized.linear_dynamic: _int8_linear_flops}
 
 
 def count_macs(forward: Callable[[], object]) -> int:

@@ -6,7 +6,8 @@ subprocess (``--preset``, ``--cache-teacher``, the recipe's ``-g``/``-o``) into
 the row name NAME. An interrupted distillation resumes from its last checkpoint; a finished
 one returns at once, so re-running the benchmark redoes nothing. A run whose teacher (or other
 input file) was since replaced behind the same path is moved to ``NAME.superseded/`` and distilled
-afresh. ``--study NAME`` does the same for every row of a study and writes its own table
+afresh. A row ``int8_of: ROW`` is ROW's student quantised to int8 by ``run_export.py --format int8``
+(ROW distilled first if needed), scored the same way. ``--study NAME`` does the same for every row of a study and writes its own table
 (``results/<preset>/NAME.md``).
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import logging
 import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -30,17 +31,20 @@ LOG = logging.getLogger("benchmark")
 
 #: ``run_pretrain.py`` as a module, so that it runs from a checkout and from an installed package alike
 RUN_PRETRAIN = ("-m", "upstream_distill.commands.pretrain")
+RUN_EXPORT = ("-m", "upstream_distill.export.cli")
 STUDENT_UPSTREAM = "distill_student"
 
 
 @dataclass(frozen=True)
 class StudentRecipe:
     name: str
-    method: str
+    method: Optional[str] = None  # pretrain/<method>/; None for an int8 row (int8_of)
     config: Optional[str] = None
     override: Optional[str] = None
     cache_teacher: bool = True  # false for objectives that need attention maps or unit logits
     seed: Optional[int] = None  # run_pretrain.py --seed; a second seed of a recipe measures distillation noise
+    int8_of: Optional[str] = None  # this row is that student row's int8 version (run_export.py --format int8)
+    base: Optional["StudentRecipe"] = None  # int8_of's recipe, resolved by read_recipes
 
     def expdir(self, exp_root: Path, preset: str) -> Path:
         return exp_root / preset / self.name
@@ -102,12 +106,22 @@ def read_recipes(path: Path = STUDENT_RECIPES) -> Recipes:
         raise SystemExit(f"run_benchmark.py: error: --recipes: {path} does not exist")
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     try:
-        students = {name: StudentRecipe(name=name, **fields) for name, fields in (data.get("students") or {}).items()}
+        students = {name: StudentRecipe(name=name, **{k: v for k, v in fields.items() if k != "base"})
+                    for name, fields in (data.get("students") or {}).items()}
         studies = {name: Study(name=name, title=fields["title"], rows=dict(fields["rows"]))
                    for name, fields in (data.get("studies") or {}).items()}
     except (TypeError, KeyError) as err:
         raise SystemExit(f"run_benchmark.py: error: {path}: {err}") from None
-    for recipe in students.values():
+    for name, recipe in list(students.items()):
+        if recipe.int8_of is not None:
+            base = students.get(recipe.int8_of)
+            if base is None or base.int8_of is not None or recipe.method is not None:
+                raise SystemExit(f"run_benchmark.py: error: {path}: student {name}: int8_of must name a distilled "
+                                 f"student row of the file (and the row has no method of its own)")
+            students[name] = replace(recipe, base=base)
+            continue
+        if recipe.method is None:
+            raise SystemExit(f"run_benchmark.py: error: {path}: student {name}: no method (or int8_of)")
         if not (PRETRAIN_ROOT / recipe.method / "pretrain_expert.py").is_file():
             raise SystemExit(f"run_benchmark.py: error: {path}: student {recipe.name}: no method "
                              f"pretrain/{recipe.method}/")
@@ -135,11 +149,35 @@ def _replaced_inputs(expdir: Path) -> List[str]:
 def looks_distilled(recipe: StudentRecipe, preset: str, exp_root: Path) -> bool:
     """The recipe's export is there and its inputs unchanged: ``distil`` will most likely return at once
     (run_pretrain.py has the last word). For the benchmark's plan."""
+    if recipe.base is not None:
+        return looks_distilled(recipe.base, preset, exp_root) and _int8_is_current(recipe, preset, exp_root)
     return recipe.export(exp_root, preset).is_file() and not _replaced_inputs(recipe.expdir(exp_root, preset))
+
+
+def _int8_is_current(recipe: StudentRecipe, preset: str, exp_root: Path) -> bool:
+    int8, source = recipe.export(exp_root, preset), recipe.base.export(exp_root, preset)
+    return int8.is_file() and source.is_file() and int8.stat().st_mtime_ns >= source.stat().st_mtime_ns
+
+
+def _quantize(recipe: StudentRecipe, preset: str, corpus: Path, exp_root: Path) -> Path:
+    """An int8 row: its student distilled (or found), then quantised by run_export.py, redone whenever the
+    student file is newer than the int8 one."""
+    source = distil(recipe.base, preset, corpus, exp_root)
+    expdir = recipe.expdir(exp_root, preset)
+    export = expdir / EXPORT_NAME
+    if not _int8_is_current(recipe, preset, exp_root):
+        expdir.mkdir(parents=True, exist_ok=True)
+        run_logged([sys.executable, *RUN_EXPORT, "-k", str(source), "--format", "int8", "-o", str(export)],
+                   expdir / "benchmark_export.log")
+    if not export.is_file():
+        raise RunFailed(f"quantising {recipe.base.name} left no {export}; see {expdir / 'benchmark_export.log'}")
+    return export
 
 
 def distil(recipe: StudentRecipe, preset: str, corpus: Path, exp_root: Path) -> Path:
     """Run (or resume, or find finished) the recipe's distillation; returns its ``upstream.pt``."""
+    if recipe.base is not None:
+        return _quantize(recipe, preset, corpus, exp_root)
     expdir = recipe.expdir(exp_root, preset)
     replaced = _replaced_inputs(expdir)
     if replaced:

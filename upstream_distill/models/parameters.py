@@ -9,7 +9,7 @@ only in the prefixes they leave out, which are named here.
 """
 from __future__ import annotations
 
-from typing import Iterable, Sequence, Union
+from typing import Iterable, Sequence, Tuple, Union
 
 from torch import Tensor, nn
 
@@ -19,6 +19,19 @@ __all__ = ["TRAINING_ONLY_PREFIXES", "UNIT_HEAD_PREFIXES", "count_parameters"]
 UNIT_HEAD_PREFIXES = ("unit_head.",)
 #: what s3prl never sees: the teacher's unit head and a student's prediction heads
 TRAINING_ONLY_PREFIXES = UNIT_HEAD_PREFIXES + ("heads.",)
+
+
+def _packed_int8_weights(module: nn.Module, exclude_prefixes: Tuple[str, ...]) -> int:
+    """Weights of dynamically quantised Linears (an int8 student): packed, they are no ``nn.Parameter``,
+    but they are the same number of weights, which a size column must still count."""
+    total = 0
+    for name, child in module.named_modules():
+        packed = getattr(child, "_packed_params", None)
+        if packed is None or not hasattr(child, "weight") or name.startswith(exclude_prefixes):
+            continue
+        weight, bias = child.weight(), child.bias()
+        total += weight.numel() + (bias.numel() if bias is not None else 0)
+    return total
 
 
 def count_parameters(source: Union[nn.Module, Iterable[Tensor]], exclude_prefixes: Sequence[str] = ()) -> int:
@@ -33,7 +46,8 @@ def count_parameters(source: Union[nn.Module, Iterable[Tensor]], exclude_prefixe
     """
     if isinstance(source, nn.Module):
         prefixes = tuple(exclude_prefixes)
-        return sum(p.numel() for name, p in source.named_parameters() if not name.startswith(prefixes))
+        return (sum(p.numel() for name, p in source.named_parameters() if not name.startswith(prefixes))
+                + _packed_int8_weights(source, prefixes))
     if exclude_prefixes:
         raise TypeError("count_parameters: exclude_prefixes needs a module (its parameters have names)")
     unique = {id(p): p for p in source}
