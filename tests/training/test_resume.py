@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -122,15 +123,15 @@ def test_checkpoints_are_written_through_a_hidden_temporary_and_os_replace(tmp_p
         assert os.path.getsize(src) > 0  # complete before it gets the real name
         real_replace(src, dst)
 
-    monkeypatch.setattr(checkpoint_module.os, "replace", spy)
+    monkeypatch.setattr(os, "replace", spy)
     save_atomic({"step": torch.tensor(7)}, tmp_path / "states-7.ckpt")
     assert calls == [(f".states-7.ckpt.tmp-{os.getpid()}", "states-7.ckpt")]
     assert [p.name for p in tmp_path.iterdir()] == ["states-7.ckpt"]
 
 
 def test_a_crash_while_writing_leaves_no_checkpoint(tmp_path, monkeypatch):
-    def dies_half_way(payload, handle):
-        handle.write(b"partial")
+    def dies_half_way(payload, path):
+        Path(path).write_bytes(b"partial")
         raise KeyboardInterrupt  # as if killed during torch.save
 
     monkeypatch.setattr(checkpoint_module.torch, "save", dies_half_way)

@@ -15,6 +15,7 @@ from typing import Dict, List, Tuple
 
 import torch
 
+from ..core.atomic_files import write_atomically
 from .runs import TaskRun, scoring_checkpoint
 
 __all__ = ["featurizer_weights", "upstream_layer_weights", "write_layer_weights"]
@@ -90,8 +91,6 @@ def write_layer_weights(label: str, weights: Dict[str, List[float]], out_dir: Pa
     ax.set_title(f"{label}: featurizer layer weights per task (preset {preset})\n{stamps}", fontsize=8)
     fig.colorbar(image, ax=ax, fraction=0.03)
     fig.tight_layout()
-    tmp = png_path.with_name(png_path.name + ".tmp")
-    fig.savefig(tmp, dpi=120, format="png")
-    tmp.replace(png_path)
+    write_atomically(png_path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
     plt.close(fig)
     return [csv_path, png_path]

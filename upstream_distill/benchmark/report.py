@@ -6,6 +6,8 @@ import os
 import platform
 from pathlib import Path
 
+from ..core.atomic_files import write_atomically
+
 
 def machine_description() -> str:
     cpu = platform.processor() or platform.machine()
@@ -25,6 +27,4 @@ def machine_description() -> str:
 
 def atomic_write(path: Path, write) -> None:
     """``write(tmp)`` then rename over ``path``: a reader never sees half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
+    write_atomically(path, write)

@@ -21,6 +21,7 @@ from typing import Dict, List, Optional
 
 import yaml
 
+from ..core.atomic_files import write_atomically
 from ..core.paths import DATA_ROOT, PRETRAIN_ROOT, STUDENT_RECIPES
 from ..training.config import replaced_input_files
 from ..training.runner import EXPORT_NAME  # what run_pretrain.py leaves in the experiment folder
@@ -200,9 +201,6 @@ def publish_run_figures(expdir: Path, row: str, results: Path) -> List[Path]:
         if not found:
             continue
         target = results / f"{Path(name).stem}_{row}.png"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".tmp")
-        shutil.copyfile(found[0], tmp)
-        tmp.replace(target)
+        write_atomically(target, lambda tmp: shutil.copyfile(found[0], tmp))
         published.append(target)
     return published

@@ -36,6 +36,7 @@ from typing import Any, List, Optional, Sequence, Tuple, Type
 
 import yaml
 
+from upstream_distill.core.atomic_files import write_atomically
 from upstream_distill.core.errors import ConfigError, DataError, TrainingError
 from upstream_distill.core.paths import DATA_ROOT, PRETRAIN_ROOT, TINY_HUBERT_CHECKPOINT, default_corpus_dir
 from upstream_distill.core.yaml_config import apply_overrides, did_you_mean, parse_overrides, substitute
@@ -292,10 +293,7 @@ def _run_pipeline(args, folder: Path, pipeline: Pipeline, expdir: Path) -> None:
 def _copy_artefacts(export: Path, folder: Path) -> None:
     """The export and the figures beside it, copied atomically into ``folder``."""
     for source in [export] + sorted(export.parent.glob("*.png")):
-        target = folder / source.name
-        tmp = target.with_name(target.name + ".tmp")
-        shutil.copyfile(source, tmp)
-        tmp.replace(target)
+        write_atomically(folder / source.name, lambda tmp: shutil.copyfile(source, tmp))
 
 
 def main(argv: Optional[List[str]] = None) -> int:

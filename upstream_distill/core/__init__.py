@@ -5,6 +5,7 @@
     yaml_config.py       YAML in: _inherit, presets, -o overrides, placeholders, typed sections
     provenance.py        the one digest rule of input files and caches
     torchaudio_import.py ``import torchaudio`` on every install, patching nothing
+    atomic_files.py      files that appear whole or not at all (a temporary per process, one rename)
     locks.py             one process at a time in a folder or cache (``flock``, freed when its holder dies)
     faults.py            named kill points for the fault-injection tests (inert unless asked for)
 

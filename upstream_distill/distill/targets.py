@@ -37,6 +37,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from upstream_distill.core.atomic_files import process_alive
 from upstream_distill.core.errors import ConfigError, DataError
 from upstream_distill.core.faults import fault_point
 from upstream_distill.core.locks import exclusive_lock
@@ -138,7 +139,7 @@ def _write_cache(target: Path, teacher: TeacherModel, layers: List[int], utteran
     log(f"teacher cache: {len(utterances)} utterances, {total} frames x {len(layers)} layers x {dim} dims "
         f"(float16, {total * len(layers) * dim * 2 / 2**30:.2f} GiB) -> {target}")
     for stale in target.parent.glob(f"{target.name}.partial-*"):  # left by killed builds
-        if not _process_alive(stale.name.rsplit("-", 1)[-1]):
+        if not process_alive(stale.name.rsplit("-", 1)[-1]):
             shutil.rmtree(stale, ignore_errors=True)
     partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
     partial.mkdir(parents=True)
@@ -167,16 +168,6 @@ def _write_cache(target: Path, teacher: TeacherModel, layers: List[int], utteran
         return
     shutil.rmtree(target, ignore_errors=True)  # an incomplete folder under the real name
     os.replace(partial, target)
-
-
-def _process_alive(pid: str) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except (ValueError, ProcessLookupError):
-        return False
-    except PermissionError:  # alive, another user's
-        return True
-    return True
 
 
 def load_section_teacher(checkpoint: str) -> TeacherModel:

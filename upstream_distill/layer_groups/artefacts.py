@@ -10,12 +10,13 @@ Each file is written to a temporary name and renamed into place.
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 from typing import List, Tuple
 
 import numpy as np
 import yaml
+
+from upstream_distill.core.atomic_files import write_atomically
 
 from .plot import plot_layer_groups
 
@@ -25,9 +26,7 @@ SIMILARITY_CSV, GROUPS_YAML, GROUPS_PNG = "layer_similarity.csv", "layer_groups.
 
 
 def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def _plain(value):

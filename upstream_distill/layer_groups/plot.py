@@ -14,6 +14,8 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
+from upstream_distill.core.atomic_files import write_atomically
+
 __all__ = ["cut_height", "plot_layer_groups"]
 
 _COLOURS = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
@@ -118,10 +120,6 @@ def plot_layer_groups(groups, path: Path) -> Path:
     grouping = config.get("grouping", "similarity")
     figure.suptitle(f"layer groups ({grouping}): {groups.groups}", fontsize=10)
     figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(tmp, dpi=110)
+    write_atomically(path, lambda tmp: figure.savefig(tmp, dpi=110, format="png"))
     plt.close(figure)
-    tmp.replace(path)
-    return path
+    return Path(path)

@@ -14,6 +14,8 @@ import shutil
 import time
 from pathlib import Path
 
+from upstream_distill.core.atomic_files import process_alive
+
 from . import iemocap, librispeech, speech_commands, voxceleb
 from .layout import (
     IEMOCAP,
@@ -113,22 +115,12 @@ def _check_replaceable(out: Path) -> None:
     log.info("%s holds another or an incomplete corpus: rebuilding it", out)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _remove_stale(out: Path) -> None:
     """Remove leftovers of interrupted builds of ``out`` whose process is gone."""
     for kind in ("partial", "old"):
         for p in out.parent.glob(f".{out.name}.{kind}-*"):
             suffix = p.name.rsplit("-", 1)[-1]
-            if suffix.isdigit() and (int(suffix) == os.getpid() or not _pid_alive(int(suffix))):
+            if suffix.isdigit() and (int(suffix) == os.getpid() or not process_alive(suffix)):
                 log.info("removing %s left by an interrupted build", p)
                 shutil.rmtree(p, ignore_errors=True)
 

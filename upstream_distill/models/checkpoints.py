@@ -62,6 +62,8 @@ from typing import Dict, List, Optional, Tuple, Union
 import torch
 from torch import Tensor, nn
 
+from upstream_distill.core.atomic_files import write_atomically
+
 from .import_fairseq import convert_fairseq_state, detect_fairseq_arch, teacher_config_from_fairseq
 from .import_huggingface import HF_WEIGHT_FILES, is_huggingface_folder, read_huggingface_folder
 from .pruned import PrunedModel
@@ -313,11 +315,7 @@ def _native_payload(marker: str, version: int, model: nn.Module, dtype: Optional
 
 def _save_atomically(payload: dict, path: PathLike) -> None:
     """``torch.save`` to a temp file, then rename: a crash never leaves half a file under the real name."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
+    write_atomically(path, lambda tmp: torch.save(payload, tmp))
 
 
 # ---------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+from upstream_distill.core.atomic_files import write_atomically
 from upstream_distill.models import PrunedConfig
 
 __all__ = ["plot_pruned_shape"]
@@ -35,10 +36,6 @@ def plot_pruned_shape(pruned: PrunedConfig, full: PrunedConfig, path: Path, titl
     if title:
         figure.suptitle(title)
     figure.tight_layout(rect=(0, 0, 0.94, 1))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.png")
-    figure.savefig(tmp, dpi=110)
+    write_atomically(path, lambda tmp: figure.savefig(tmp, dpi=110, format="png"))
     plt.close(figure)
-    tmp.replace(path)
-    return path
+    return Path(path)

@@ -26,6 +26,8 @@ import re
 import zipfile
 from typing import List, Optional
 
+from upstream_distill.core.atomic_files import process_alive, write_atomically
+
 __all__ = ["checkpoint_problem", "install", "save_atomic"]
 
 _STATES = re.compile(r"^states-\d+\.ckpt$")
@@ -52,16 +54,6 @@ def checkpoint_problem(path) -> Optional[str]:
     return None
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _remove_stale_temporaries(folder: str) -> None:
     """Temporary files of writers that were killed (never complete checkpoints)."""
     try:
@@ -70,7 +62,7 @@ def _remove_stale_temporaries(folder: str) -> None:
         return
     for name in names:
         match = _TEMPORARY.match(name)
-        if match and int(match.group(1)) != os.getpid() and not _pid_alive(int(match.group(1))):
+        if match and int(match.group(1)) != os.getpid() and not process_alive(match.group(1)):
             try:
                 os.remove(os.path.join(folder, name))
             except FileNotFoundError:
@@ -81,27 +73,9 @@ def save_atomic(obj, path, *args, **kwargs) -> None:
     """``torch.save(obj, path)`` through a temporary file in the same folder + fsync + ``os.replace``."""
     import torch
 
-    path = os.fspath(path)
-    folder = os.path.dirname(path) or "."
-    _remove_stale_temporaries(folder)
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as handle:
-            torch.save(obj, handle, *args, **kwargs)  # looked up at each call: whatever torch.save is then
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    try:  # make the rename itself durable
-        directory = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-    except OSError:
-        pass
+    _remove_stale_temporaries(os.path.dirname(os.fspath(path)) or ".")
+    # torch.save looked up at each call: the real one (the overlay changes it for s3prl's runner only)
+    write_atomically(path, lambda tmp: torch.save(obj, tmp, *args, **kwargs), durable=True)
 
 
 class _KeepLastGood:

@@ -24,13 +24,13 @@ Everything s3prl's runner accepts passes through unchanged (`-m -u -k -g -d -c -
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import List, Optional
 
 import yaml
 
+from upstream_distill.core.atomic_files import write_atomically
 from upstream_distill.core.errors import ConfigError
 from upstream_distill.core.paths import DOWNSTREAM_CONFIG_ROOT, default_corpus_dir
 from upstream_distill.core.yaml_config import read_yaml, substitute
@@ -212,15 +212,8 @@ def build_s3prl_argv(argv: List[str]) -> List[str]:
 
 def write_resolved_config(config: dict, expdir: Path) -> Path:
     """``<expdir>/resolved_config.yaml``, written whole or not at all (it used to be a temp file left behind)."""
-    expdir.mkdir(parents=True, exist_ok=True)
-    path = expdir / RESOLVED_CONFIG
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w") as handle:
-            yaml.safe_dump(config, handle, sort_keys=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    path = write_atomically(expdir / RESOLVED_CONFIG,
+                            lambda tmp: tmp.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8"))
     return path
 
 

@@ -9,7 +9,6 @@ files load with ``torch.load(weights_only=True)``.
 """
 from __future__ import annotations
 
-import os
 import random
 import re
 from pathlib import Path
@@ -17,6 +16,8 @@ from typing import List, Optional
 
 import numpy as np
 import torch
+
+from upstream_distill.core.atomic_files import write_atomically
 
 __all__ = [
     "CHECKPOINT_GLOB",
@@ -51,27 +52,7 @@ def list_checkpoints(expdir: Path) -> List[Path]:
 
 def save_atomic(payload: dict, path: Path) -> Path:
     """Write ``payload`` to ``path`` through a temporary file + fsync + ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    try:  # make the rename itself durable
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-    except OSError:
-        pass
-    return path
+    return write_atomically(path, lambda tmp: torch.save(payload, tmp), durable=True)
 
 
 def load_checkpoint(path: Path) -> dict:

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 from pathlib import Path
 from typing import Iterable, List, Tuple
 
 import soundfile
+
+from upstream_distill.core.atomic_files import write_atomically
 
 DEFAULT_SUBSETS = ("train-clean-100", "dev-clean", "dev-other", "test-clean", "test-other")
 
@@ -56,14 +57,14 @@ def subset_name(subset: str, n: int) -> str:
 
 def write_length_csv(rows: Iterable[Tuple[str, int]], csv_path: Path) -> None:
     """Write (file_path, length) rows, in the order given, in s3prl's CSV format."""
-    csv_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = csv_path.with_name(csv_path.name + ".tmp")
-    with open(tmp, "w", newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(["", "file_path", "length", "label"])
-        for index, (file_path, length) in enumerate(rows):
-            writer.writerow([index, file_path, length, ""])
-    os.replace(tmp, csv_path)
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow(["", "file_path", "length", "label"])
+            for index, (file_path, length) in enumerate(rows):
+                writer.writerow([index, file_path, length, ""])
+
+    write_atomically(csv_path, write)
 
 
 def main(argv=None) -> None:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,6 +41,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
+from upstream_distill.core.atomic_files import write_atomically
 from upstream_distill.core.errors import ConfigError
 from upstream_distill.core.provenance import file_digest
 from upstream_distill.core.torchaudio_import import require_torchaudio
@@ -128,14 +128,13 @@ class UnitTable:
         return targets.to(frames.device)
 
     def save(self, path: Path, meta: dict) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        with open(tmp, "wb") as handle:
-            np.savez(handle, keys=np.array(self.keys), counts=self.counts, units=self.units,
-                     geometry=np.array([self.num_clusters, self.hop, self.window]),
-                     meta=np.array(json.dumps(meta)))
-        os.replace(tmp, path)
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as handle:  # a handle: np.savez would add ".npz" to a bare name
+                np.savez(handle, keys=np.array(self.keys), counts=self.counts, units=self.units,
+                         geometry=np.array([self.num_clusters, self.hop, self.window]),
+                         meta=np.array(json.dumps(meta)))
+
+        write_atomically(path, write)
 
     @classmethod
     def load(cls, path: Path) -> "UnitTable":
