@@ -10,8 +10,9 @@ Everything s3prl's runner accepts passes through unchanged (`-m -u -k -g -d -c -
   the task at the embedded mini-SUPERB corpus (`--corpus DIR`);
 * `${corpus}` and `${configs}` in a config are replaced by the corpus root and the
   `downstream_configs` folder, so configs work from any working directory;
-* files named by the config are checked before training starts, and a missing one is
-  reported with its config key and the `-o` override that sets it;
+* files named by the config, and those the expert opens inside them (task_paths.py), are checked
+  before training starts; every missing one is reported with its config key and the `-o` override
+  that sets it;
 * `-v foldN` selects the IEMOCAP fold for `er` (s3prl's config would silently ignore it);
 * `--device` defaults to cpu when there is no CUDA;
 * the resolved config goes into the experiment folder (`resolved_config.yaml`), not the temp folder;
@@ -38,6 +39,7 @@ from upstream_distill.core.yaml_config import read_yaml, substitute
 from .errors import UsageError
 from .overrides import check_override, check_overrides_in_s3prl, parse_override
 from .resume import pin_experiment_dir, resume_point
+from .task_paths import lookup, needed_paths
 from .tasks import ER_FOLDS, PRESETS, Task, default_config, resolve_task
 from .upstream_ckpt import check_upstream_ckpt, report_upstream_errors
 
@@ -67,15 +69,6 @@ def _project_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _lookup(config: dict, dotted: str):
-    node = config
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
 def read_config(config_file: Path) -> dict:
     """Read a YAML config; `_inherit: other.yaml` (relative to the file) is deep-merged under it."""
     if not config_file.is_file():
@@ -86,18 +79,27 @@ def read_config(config_file: Path) -> dict:
         raise UsageError(f"-c/--config: {err}") from None
 
 
+def config_path_problems(task: Task, config: dict, config_file: Path) -> List[str]:
+    """One line per file or folder the task needs but lacks, named with its config key and the -o that
+    sets it."""
+    problems = [f"{config_file}: key {key} is missing" for key in task.path_keys if lookup(config, key) is None]
+    for needed in needed_paths(task, config):
+        if needed.path.exists():
+            continue
+        if needed.what:
+            problems.append(f"{config_file}: {needed.key} = {needed.path.parent}: its {needed.what} "
+                            f"{needed.path.name} does not exist")
+        else:
+            problems.append(f"{config_file}: {needed.key} = {needed.path} does not exist "
+                            f"(set it with -o \"config.{needed.key}='/your/path'\")")
+    return list(dict.fromkeys(problems))
+
+
 def check_config_paths(task: Task, config: dict, config_file: Path) -> None:
-    """Raise UsageError naming the key and path of the first file the task needs but lacks."""
-    for key in task.path_keys:
-        value = _lookup(config, key)
-        if value is None:
-            raise UsageError(f"{config_file}: key {key} is missing")
-        for path in value if isinstance(value, list) else [value]:
-            if not Path(path).exists():
-                raise UsageError(
-                    f"{config_file}: {key} = {path} does not exist "
-                    f"(set it with -o \"config.{key}='/your/path'\")"
-                )
+    """Raise UsageError naming every file the task needs but lacks (see config_path_problems)."""
+    problems = config_path_problems(task, config, config_file)
+    if problems:
+        raise UsageError("\n  ".join(problems))
 
 
 def load_task_config(
