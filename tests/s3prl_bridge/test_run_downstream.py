@@ -28,7 +28,7 @@ def test_task_names_accept_product_and_s3prl_names():
         resolve_task("nope")
 
 
-@pytest.mark.parametrize("preset", [None, "mini", "tiny"])
+@pytest.mark.parametrize("preset", [None, "mini", "tiny", "superb"])
 @pytest.mark.parametrize("task", sorted(ALL_TASKS))
 def test_every_task_has_a_config_per_preset(task, preset):
     config = read_config(default_config(ALL_TASKS[task], preset))

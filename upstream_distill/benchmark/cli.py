@@ -25,7 +25,7 @@ from typing import Callable, Dict, Tuple
 
 from ..core.paths import STUDENT_RECIPES, work_root
 from ..core.yaml_config import did_you_mean
-from ..s3prl_bridge.tasks import ALL_TASKS, ER_FOLDS, PRESETS, TASKS
+from ..s3prl_bridge.tasks import ALL_TASKS, EMBEDDED_PRESETS, ER_FOLDS, TASKS
 from .modes.compare import compare
 from .modes.distill import distill_only
 from .modes.score import score
@@ -80,7 +80,7 @@ def selected_mode(args: argparse.Namespace) -> Mode:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", choices=PRESETS, default="mini", help="embedded corpus and task configs")
+    parser.add_argument("--preset", choices=EMBEDDED_PRESETS, default="mini", help="embedded corpus and task configs")
     parser.add_argument("-u", "--upstream", action="append", default=[], metavar="NAME[:CKPT]",
                         help="an s3prl hub name, optionally with its checkpoint (-k); repeat for more rows")
     parser.add_argument("--student", action="append", default=[], metavar="NAME",
