@@ -30,6 +30,8 @@ from .modes.compare import compare
 from .modes.distill import distill_only
 from .modes.score import score
 from .modes.tables import tables_only
+from .task_overrides import FLAG as TASK_OVERRIDE_FLAG
+from .task_overrides import parse_task_overrides
 from .upstream_spec import UpstreamSpec
 
 #: the flags that name rows, by their argparse dest
@@ -97,6 +99,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--er-folds", type=int, default=len(ER_FOLDS),
                         help="IEMOCAP-layout folds to run for er (SUPERB: all 5, score = their mean)")
     parser.add_argument("--corpus", type=Path, help="corpus folder (default: data/mini_superb/<preset>)")
+    parser.add_argument(TASK_OVERRIDE_FLAG, action="append", default=[], metavar="TASK:KEY=VALUE[,,KEY=VALUE]",
+                        help="s3prl's -o for every run of TASK, e.g. asr:config.runner.total_steps=20000 to shorten "
+                             "a paper schedule; part of the runs' protocol (a score measured without it is redone); "
+                             "repeatable. Give the same ones to --tables-only and --compare")
     parser.add_argument("--exp-root", type=Path, default=work_root() / "exp" / "benchmark",
                         help="where each task run keeps its s3prl experiment folder")
     parser.add_argument("--results", type=Path, default=work_root() / "results", help="tables go to RESULTS/<preset>/")
@@ -138,6 +144,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.compare = [RowPair.parse(pair) for pair in args.compare]
     except ValueError as err:
         parser.error(f"--compare {err}: give two different rows as A,B")
+    try:
+        args.task_overrides = parse_task_overrides(args.task_override, tasks, args.preset)
+    except ValueError as err:
+        parser.error(str(err))
     mode = selected_mode(args)
     given = [dest for dest in ROW_FLAGS if getattr(args, dest)]
     if mode.needs and not any(dest in given for dest in mode.needs):

@@ -68,6 +68,7 @@ class TaskRun:
     fold: Optional[str]
     expdir: Path
     protocol: RunProtocol
+    override: Optional[str] = None  # s3prl's -o for the run (--task-override), part of its protocol
 
     @property
     def name(self) -> str:
@@ -152,6 +153,8 @@ def execute(run: TaskRun, preset: str, corpus: Path) -> dict:
                  "-p", str(run.expdir), "-a", *FEATURIZER_FLAGS]
     if run.fold:
         train_cmd += ["-v", run.fold]
+    if run.override:  # evaluation takes the config, overrides included, from the checkpoint
+        train_cmd += ["-o", run.override]
     started = time.time()
     run_logged(train_cmd, run.expdir / "train.log")
     train_seconds = time.time() - started
