@@ -147,7 +147,7 @@ def score(args: argparse.Namespace) -> int:
     requested = Requested.from_args(args)
     refuse_unknown_drops(args)
     corpus = corpus_of(args)
-    ensure_corpus(args.preset, corpus)
+    ensure_corpus(args, corpus)
     scoring = _Scoring(args, requested)
     for line in scoring.plan.describe():
         LOG.info("plan: %s", line)
