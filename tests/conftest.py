@@ -45,3 +45,32 @@ def teacher_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("teacher") / "tiny_teacher.pt"
     save_teacher(TeacherModel(tiny_teacher_config()), path)
     return path
+
+
+#: the two g2p lexicons --preset superb's PR reads from DATA_ROOT/lexicon/
+SUPERB_LEXICONS = ("librispeech-lexicon-200k-g2p.txt", "librispeech-lexicon-allothers-g2p.txt")
+
+
+@pytest.fixture
+def empty_real_corpora(tmp_path) -> Path:
+    """A --data-root with every folder and file the five tasks' path checks look for, all empty: it passes
+    the checks of --preset superb without a corpus (a test removes one piece and expects it named)."""
+    root = tmp_path / "data"
+    for subset in ("train-clean-100", "dev-clean", "test-clean"):
+        (root / "LibriSpeech" / subset).mkdir(parents=True)
+    (root / "len_for_bucket").mkdir()
+    for subset in ("train-clean-100", "train-clean-100-1in10", "dev-clean", "test-clean"):
+        (root / "len_for_bucket" / f"{subset}.csv").write_text(",file_path,length,label\n")
+    (root / "lexicon").mkdir()
+    for name in SUPERB_LEXICONS:
+        (root / "lexicon" / name).write_text("")
+    (root / "VoxCeleb1").mkdir()
+    (root / "VoxCeleb1" / "iden_split.txt").write_text("")
+    for session in range(1, 6):
+        folder = root / "IEMOCAP" / "meta_data" / f"Session{session}"
+        folder.mkdir(parents=True)
+        for name in ("train_meta_data.json", "test_meta_data.json"):
+            (folder / name).write_text("{}")
+    (root / "speech_commands_v0.01").mkdir()
+    (root / "speech_commands_test_set_v0.01").mkdir()
+    return root

@@ -28,7 +28,7 @@ def test_task_names_accept_product_and_s3prl_names():
         resolve_task("nope")
 
 
-@pytest.mark.parametrize("preset", [None, "mini", "tiny"])
+@pytest.mark.parametrize("preset", [None, "mini", "tiny", "superb"])
 @pytest.mark.parametrize("task", sorted(ALL_TASKS))
 def test_every_task_has_a_config_per_preset(task, preset):
     config = read_config(default_config(ALL_TASKS[task], preset))
@@ -65,6 +65,24 @@ def test_override_is_applied_before_the_path_check(tmp_path):
     with pytest.raises(UsageError, match="bucket_file"):
         load_task_config(TASKS["asr"], default_config(TASKS["asr"], None), None,
                          override=f"config.downstream_expert.datarc.libri_root={tmp_path / 'root'}")
+
+
+def test_files_inside_the_corpus_folders_are_checked_all_at_once(tmp_path):
+    (tmp_path / "root").mkdir()
+    (tmp_path / "lengths").mkdir()
+    (tmp_path / "lengths" / "train-clean-100.csv").write_text("")
+    with pytest.raises(UsageError) as err:
+        load_task_config(TASKS["asr"], default_config(TASKS["asr"], None), None,
+                         override=f"config.downstream_expert.datarc.libri_root={tmp_path / 'root'},,"
+                                  f"config.downstream_expert.datarc.bucket_file={tmp_path / 'lengths'}")
+    message = str(err.value)  # the test split's length file too: s3prl would read it after training
+    assert "its length file of dev-clean dev-clean.csv does not exist" in message
+    assert "its length file of test-clean test-clean.csv" in message and "train-clean-100.csv" not in message
+    (tmp_path / "meta" / "Session1").mkdir(parents=True)
+    with pytest.raises(UsageError, match="meta_data = .*Session2: its fold2 list train_meta_data.json"):
+        load_task_config(TASKS["er"], default_config(TASKS["er"], None), None, fold="fold2",
+                         override=f"config.downstream_expert.datarc.root={tmp_path / 'root'},,"
+                                  f"config.downstream_expert.datarc.meta_data={tmp_path / 'meta'}")
 
 
 def test_er_fold_goes_into_the_config(tiny_corpus):

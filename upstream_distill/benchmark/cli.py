@@ -3,10 +3,12 @@
     python run_benchmark.py --preset mini -u fbank -u tiny_hubert -u distill_student:exp/x/states-9000.ckpt
     python run_benchmark.py --preset mini -u fbank -u tiny_hubert --student distilhubert --student star_hubert
     python run_benchmark.py --preset mini --study star_loss_selection
+    python run_benchmark.py --preset superb --data-root /data/superb -u fbank -u hubert -u distill_student:exp/x/upstream.pt
 
-Builds the embedded corpus if it is missing, runs every (upstream, task[, fold]) through the
-real s3prl harness (see runs.py), skips runs that already left a score, and rewrites
-results/<preset>/scores.{csv,md,png}. `--student NAME` first distils the student NAME of
+Builds the embedded corpus if it is missing (--preset superb: checks every path of the real corpora
+under --data-root that a planned run reads, naming each missing one with its flag), runs every
+(upstream, task[, fold]) through the real s3prl harness (see runs.py), skips runs that already left
+a score, and rewrites results/<preset>/scores.{csv,md,png}. `--student NAME` first distils the student NAME of
 pretrain/students.yaml from the preset's teacher (see students.py); `--study NAME` does so for
 every row of a study and also writes results/<preset>/NAME.md. A failed run is reported with its log and makes the
 command exit non-zero; the other runs still go ahead and the tables show what finished.
@@ -25,11 +27,15 @@ from typing import Callable, Dict, Tuple
 
 from ..core.paths import STUDENT_RECIPES, work_root
 from ..core.yaml_config import did_you_mean
-from ..s3prl_bridge.tasks import ALL_TASKS, ER_FOLDS, PRESETS, TASKS
+from ..s3prl_bridge.real_corpora import add_corpus_flags, corpus_flags_given
+from ..s3prl_bridge.tasks import ALL_TASKS, ER_FOLDS, PRESETS, REAL_CORPORA_PRESET, TASKS
+from .leaderboard import PRESET_REFERENCES
 from .modes.compare import compare
 from .modes.distill import distill_only
 from .modes.score import score
 from .modes.tables import tables_only
+from .task_overrides import FLAG as TASK_OVERRIDE_FLAG
+from .task_overrides import parse_task_overrides
 from .upstream_spec import UpstreamSpec
 
 #: the flags that name rows, by their argparse dest
@@ -80,7 +86,10 @@ def selected_mode(args: argparse.Namespace) -> Mode:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", choices=PRESETS, default="mini", help="embedded corpus and task configs")
+    parser.add_argument("--preset", choices=PRESETS, default="mini",
+                        help="task configs and corpus: tiny and mini, the embedded corpus (--corpus) and their "
+                             f"scaled-down configs; {REAL_CORPORA_PRESET}, the SUPERB paper settings on the real "
+                             "corpora (--data-root)")
     parser.add_argument("-u", "--upstream", action="append", default=[], metavar="NAME[:CKPT]",
                         help="an s3prl hub name, optionally with its checkpoint (-k); repeat for more rows")
     parser.add_argument("--student", action="append", default=[], metavar="NAME",
@@ -96,13 +105,20 @@ def _parser() -> argparse.ArgumentParser:
                              "frozen and fine-tuned)")
     parser.add_argument("--er-folds", type=int, default=len(ER_FOLDS),
                         help="IEMOCAP-layout folds to run for er (SUPERB: all 5, score = their mean)")
-    parser.add_argument("--corpus", type=Path, help="corpus folder (default: data/mini_superb/<preset>)")
+    parser.add_argument("--corpus", type=Path,
+                        help="the embedded corpus's folder (default: data/mini_superb/<preset>; not with "
+                             f"--preset {REAL_CORPORA_PRESET})")
+    parser.add_argument(TASK_OVERRIDE_FLAG, action="append", default=[], metavar="TASK:KEY=VALUE[,,KEY=VALUE]",
+                        help="s3prl's -o for every run of TASK, e.g. asr:config.runner.total_steps=20000 to shorten "
+                             "a paper schedule; part of the runs' protocol (a score measured without it is redone); "
+                             "repeatable. Give the same ones to --tables-only and --compare")
     parser.add_argument("--exp-root", type=Path, default=work_root() / "exp" / "benchmark",
                         help="where each task run keeps its s3prl experiment folder")
     parser.add_argument("--results", type=Path, default=work_root() / "results", help="tables go to RESULTS/<preset>/")
-    parser.add_argument("--speed-reference", default="tiny_hubert", metavar="NAME[:CKPT]",
+    parser.add_argument("--speed-reference", metavar="NAME[:CKPT]",
                         help="column speedup_vs_teacher = its time / each upstream's time on 10 s of audio, "
-                             "measured side by side in this run ('none': no column)")
+                             "measured side by side in this run (default: the preset's reference row, tiny_hubert "
+                             f"or, for {REAL_CORPORA_PRESET}, hubert; 'none': no column)")
     parser.add_argument("--drop", action="append", default=[], metavar="ROW",
                         help="remove the row ROW (and its layer-weight files) from results/<preset>/, e.g. a "
                              "student of a teacher since replaced; its runs stay in the experiment folder")
@@ -118,6 +134,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="run nothing: paired significance tests of row A vs row B on the --tasks, from the "
                             "test outputs of their finished runs, written to results/<preset>/compare_A_vs_B.md; "
                             "repeatable")
+    add_corpus_flags(parser)
     return parser
 
 
@@ -138,6 +155,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.compare = [RowPair.parse(pair) for pair in args.compare]
     except ValueError as err:
         parser.error(f"--compare {err}: give two different rows as A,B")
+    _check_corpus_flags(parser, args)
+    try:
+        args.task_overrides = parse_task_overrides(args.task_override, tasks, args.preset)
+    except ValueError as err:
+        parser.error(str(err))
     mode = selected_mode(args)
     given = [dest for dest in ROW_FLAGS if getattr(args, dest)]
     if mode.needs and not any(dest in given for dest in mode.needs):
@@ -149,8 +171,24 @@ def parse_args(argv=None) -> argparse.Namespace:
     args.mode = mode
     args.tasks = tasks
     args.upstreams = [UpstreamSpec.parse(u) for u in args.upstream]
-    args.speed_reference = None if args.speed_reference == "none" else UpstreamSpec.parse(args.speed_reference)
+    reference = args.speed_reference or PRESET_REFERENCES[args.preset].reference
+    args.speed_reference = None if reference == "none" else UpstreamSpec.parse(reference)
     return args
+
+
+def _check_corpus_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The embedded presets read --corpus; --preset superb reads the real corpora, and distils nothing."""
+    real_flags = corpus_flags_given(args)
+    if args.preset != REAL_CORPORA_PRESET:
+        if real_flags:
+            parser.error(f"{', '.join(real_flags)}: the real corpora are read by --preset {REAL_CORPORA_PRESET} only")
+        return
+    if args.corpus:
+        parser.error(f"--corpus: the embedded corpus; --preset {REAL_CORPORA_PRESET} reads the real corpora "
+                     "under --data-root DIR")
+    if args.student or args.study:
+        parser.error("--student/--study distil on the embedded corpus; on the real corpora distil with "
+                     "run_pretrain.py and score the export with -u distill_student:EXP/upstream.pt")
 
 
 def main(argv=None) -> int:

@@ -7,7 +7,8 @@
   averaged over the five tasks:  1000 / 5 · Σ_t (s_t − s_t(FBANK)) / (s_t(reference) − s_t(FBANK)).
   The leaderboard's reference is the best published score per task; on the embedded presets it is the
   preset's teacher, ``tiny_hubert``, so that the score reads as "how much of the teacher's gain over
-  FBANK a row keeps".
+  FBANK a row keeps"; on ``superb`` (the real corpora) it is HuBERT Base (s3prl's ``hubert``), the
+  teacher of DistilHuBERT and of most students compared with it.
 * retention per task: (s_t − s_t(FBANK)) / (s_t(teacher) − s_t(FBANK)), the same ratio before the
   average (in percent in the tables).
 
@@ -37,13 +38,21 @@ class References:
 
     baseline: str
     reference: str
+    reference_is: str = "the preset's teacher"  # what the reference row is, for the tables' notes
 
 
-#: on the embedded presets: FBANK and the teacher every student is distilled from
+#: on the embedded presets: FBANK and the teacher every student is distilled from; on the real corpora:
+#: FBANK and HuBERT Base, as s3prl's hub names them
 PRESET_REFERENCES: Dict[str, References] = {
     "tiny": References(baseline="fbank", reference="tiny_hubert"),
     "mini": References(baseline="fbank", reference="tiny_hubert"),
+    "superb": References(baseline="fbank", reference="hubert", reference_is="HuBERT Base, s3prl's hub name"),
 }
+
+
+def benchmark_name(preset: str) -> str:
+    """What a preset's tables are called: SUPERB on the real corpora, Mini-SUPERB on the embedded one."""
+    return "SUPERB" if preset == "superb" else "Mini-SUPERB"
 
 
 def task_value(row: dict, column: ScoreColumn) -> Optional[float]:

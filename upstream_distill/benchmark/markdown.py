@@ -18,6 +18,7 @@ from .leaderboard import (
     SUPERB_SCORE,
     References,
     backward_tasks,
+    benchmark_name,
     margin,
     narrow_tasks,
     ranking_score,
@@ -115,7 +116,7 @@ def _superb_notes(rows: List[dict], references: References) -> List[str]:
     base, ref = references.baseline, references.reference
     lines = [f"overall = mean(100 − PER, 100 − WER, KS, SID, ER). SUPERB score = the leaderboard's: per task "
              f"1000 × (score − {base}) / ({ref} − {base}), error rates as 100 − error, averaged over the five "
-             f"tasks; reference rows: `{base}` = 0 and `{ref}` = 1000 (the preset's teacher). Retention per task "
+             f"tasks; reference rows: `{base}` = 0 and `{ref}` = 1000 ({references.reference_is}). Retention per task "
              f"= (score − {base}) / ({ref} − {base}), in percent."]
     by_name = {row["upstream"]: row for row in rows}
     baseline, reference = by_name.get(base, {}), by_name.get(ref, {})
@@ -172,7 +173,7 @@ def write_leaderboard(rows: List[dict], path: Path, preset: str, current: Option
     header = ["rank", "upstream", "params (M)", "MACs (G)", *(c.header for c in SUPERB_COLUMNS),
               *_leaderboard_header(), "measured on"]
     lines = [
-        f"# Mini-SUPERB scores, preset `{preset}`",
+        f"# {benchmark_name(preset)} scores, preset `{preset}`",
         "",
         f"Written by `python run_benchmark.py --preset {preset}`; frozen upstreams, s3prl task experts, every "
         "hidden state layer-normalised before the featurizer's weighted sum (`--upstream_feature_normalize`). "

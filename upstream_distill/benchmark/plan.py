@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence
 
 from ..s3prl_bridge.tasks import ALL_TASKS, ER_FOLDS
 from .protocol import RunProtocol, task_config_digest
@@ -24,11 +24,14 @@ def folds_of(task: str, er_folds: int) -> Sequence:
 
 
 def plan_runs(upstreams: Sequence[UpstreamSpec], tasks: Sequence[str], er_folds: int, runs_root: Path,
-              preset: str, fingerprints: Dict[UpstreamSpec, str]) -> List[TaskRun]:
-    """Every (upstream, task, ER fold) run, each tied to its task config and upstream weights."""
-    configs = {name: task_config_digest(ALL_TASKS[name], preset) for name in tasks}
+              preset: str, fingerprints: Dict[UpstreamSpec, str],
+              overrides: Optional[Mapping[str, str]] = None) -> List[TaskRun]:
+    """Every (upstream, task, ER fold) run, each tied to its task config (with the task's ``--task-override``
+    pairs, which it runs with) and upstream weights."""
+    overrides = overrides or {}
+    configs = {name: task_config_digest(ALL_TASKS[name], preset, overrides.get(name)) for name in tasks}
     return [TaskRun(spec, ALL_TASKS[name], fold, run_folder(runs_root, spec.label, name, fold),
-                    RunProtocol(configs[name], fingerprints[spec]))
+                    RunProtocol(configs[name], fingerprints[spec]), overrides.get(name))
             for spec in upstreams for name in tasks for fold in folds_of(name, er_folds)]
 
 

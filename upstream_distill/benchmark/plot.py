@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from .columns import SUPERB_COLUMNS
-from .leaderboard import OVERALL, SUPERB_SCORE, task_value
+from .leaderboard import OVERALL, SUPERB_SCORE, benchmark_name, task_value
 from .markdown import STALE_MARK
 from .report import atomic_write
 from .rows import stale_tasks
@@ -37,7 +37,7 @@ def write_plot(rows: List[dict], path: Path, preset: str, current: Optional[Dict
     ax.set_ylabel("score (higher is better)")
     dates = sorted({str(r.get("date", "")) for r in rows})
     machines = sorted({str(r.get("machine", "")) for r in rows})
-    ax.set_title(f"Mini-SUPERB, preset {preset} — {', '.join(dates)}\n{'; '.join(machines)}", fontsize=8)
+    ax.set_title(f"{benchmark_name(preset)}, preset {preset} — {', '.join(dates)}\n{'; '.join(machines)}", fontsize=8)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()

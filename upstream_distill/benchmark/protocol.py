@@ -17,6 +17,7 @@ from typing import Dict, Optional
 
 import torch
 
+from ..core.yaml_config import apply_overrides, parse_overrides
 from ..s3prl_bridge.tasks import ALL_TASKS, Task, default_config
 
 #: Part of the protocol: s3prl's featurizer layer-normalises every hidden state before its weighted
@@ -44,20 +45,25 @@ class RunProtocol:
         return cls(task_config, weights)
 
 
-def task_config_digest(task: Task, preset: str) -> str:
+def task_config_digest(task: Task, preset: str, override: Optional[str] = None) -> str:
     """Digest of everything that makes two scores of a task comparable: its resolved config under
-    the preset (corpus paths left as placeholders, so moving the corpus changes nothing) and the
-    featurizer flags. Editing a task's config thus re-runs that task, and only that task."""
+    the preset (corpus paths left as placeholders, so moving the corpus changes nothing) with the
+    command's ``--task-override`` pairs set in it, and the featurizer flags. Editing a task's config
+    (or shortening its schedule) thus re-runs that task, and only that task."""
     from ..s3prl_bridge.run_downstream import read_config
 
     config = read_config(default_config(task, preset))
+    if override:  # without one the digest stays what it was before overrides existed
+        config = apply_overrides(config, parse_overrides(override))
     blob = json.dumps([task.name, task.finetune, config, FEATURIZER_FLAGS], sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
-def current_task_configs(preset: str) -> Dict[str, str]:
-    """task -> digest of its config under the preset now; the tables mark scores measured under another."""
-    return {name: task_config_digest(task, preset) for name, task in ALL_TASKS.items()}
+def current_task_configs(preset: str, overrides: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """task -> digest of its config under the preset (and this command's overrides) now; the tables mark
+    scores measured under another."""
+    overrides = overrides or {}
+    return {name: task_config_digest(task, preset, overrides.get(name)) for name, task in ALL_TASKS.items()}
 
 
 def weights_fingerprint(model: torch.nn.Module) -> str:

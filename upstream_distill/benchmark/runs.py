@@ -68,6 +68,7 @@ class TaskRun:
     fold: Optional[str]
     expdir: Path
     protocol: RunProtocol
+    override: Optional[str] = None  # s3prl's -o for the run (--task-override), part of its protocol
 
     @property
     def name(self) -> str:
@@ -140,18 +141,27 @@ def claim(run: TaskRun) -> Iterator[bool]:
         yield mine
 
 
-def execute(run: TaskRun, preset: str, corpus: Path) -> dict:
-    """Train, evaluate and record one task run; returns the score record."""
+def corpus_flags(corpus) -> List[str]:
+    """How ``run_downstream.py`` is told the corpus: ``--corpus DIR`` (the embedded one), or the flags of the
+    real corpora (``--preset superb``: s3prl_bridge/real_corpora.py)."""
+    return ["--corpus", str(corpus)] if isinstance(corpus, Path) else corpus.flags()
+
+
+def execute(run: TaskRun, preset: str, corpus) -> dict:
+    """Train, evaluate and record one task run (``corpus``: a folder, or the real corpora); returns the
+    score record."""
     if run.started_under_another_protocol():
         run.set_aside()
     run.expdir.mkdir(parents=True, exist_ok=True)
     (run.expdir / PROTOCOL_FILE).write_text(f"{run.protocol}\n")
     python = sys.executable
     train_cmd = [python, *RUN_DOWNSTREAM, "-m", "train", *run.upstream.upstream_flags(),
-                 "-d", run.task.name, "--preset", preset, "--corpus", str(corpus),
+                 "-d", run.task.name, "--preset", preset, *corpus_flags(corpus),
                  "-p", str(run.expdir), "-a", *FEATURIZER_FLAGS]
     if run.fold:
         train_cmd += ["-v", run.fold]
+    if run.override:  # evaluation takes the config, overrides included, from the checkpoint
+        train_cmd += ["-o", run.override]
     started = time.time()
     run_logged(train_cmd, run.expdir / "train.log")
     train_seconds = time.time() - started

@@ -7,11 +7,13 @@ Everything s3prl's runner accepts passes through unchanged (`-m -u -k -g -d -c -
 * `-d` takes the product's task names (pr, asr, ks, sid, er) or s3prl's expert names;
 * `-c` defaults to `downstream_configs/<task>.yaml` (the SUPERB paper settings), or to
   `downstream_configs/<preset>/<task>.yaml` with `--preset {tiny,mini}`, which also points
-  the task at the embedded mini-SUPERB corpus (`--corpus DIR`);
+  the task at the embedded mini-SUPERB corpus (`--corpus DIR`); `--preset superb` is the paper
+  settings on the real corpora under `--data-root DIR` (one flag per corpus moves it: real_corpora.py);
 * `${corpus}` and `${configs}` in a config are replaced by the corpus root and the
   `downstream_configs` folder, so configs work from any working directory;
-* files named by the config are checked before training starts, and a missing one is
-  reported with its config key and the `-o` override that sets it;
+* files named by the config, and those the expert opens inside them (task_paths.py), are checked
+  before training starts; a missing one is reported with the flag that sets it (`--data-root`,
+  `--librispeech`, ...) or with its config key and the `-o` override that sets it;
 * `-v foldN` selects the IEMOCAP fold for `er` (s3prl's config would silently ignore it);
 * `--device` defaults to cpu when there is no CUDA;
 * the resolved config goes into the experiment folder (`resolved_config.yaml`), not the temp folder;
@@ -26,7 +28,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import yaml
 
@@ -37,14 +39,17 @@ from upstream_distill.core.yaml_config import read_yaml, substitute
 
 from .errors import UsageError
 from .overrides import check_override, check_overrides_in_s3prl, parse_override
+from .real_corpora import RealCorpora, add_corpus_flags, corpus_flags_given, expected_once
 from .resume import pin_experiment_dir, resume_point
-from .tasks import ER_FOLDS, PRESETS, Task, default_config, resolve_task
+from .task_paths import lookup, needed_paths
+from .tasks import ER_FOLDS, PRESETS, REAL_CORPORA_PRESET, Task, default_config, resolve_task
 from .upstream_ckpt import check_upstream_ckpt, report_upstream_errors
 
 __all__ = ["UsageError", "build_s3prl_argv", "experiment_dir", "load_task_config", "main", "read_config"]
 
 RESOLVED_CONFIG = "resolved_config.yaml"  # beside s3prl's own config_<time>.yaml copies
-_OUR_FLAGS = "--preset {tiny,mini}, --corpus DIR, -v foldN for er"
+_OUR_FLAGS = ("--preset {tiny,mini,superb}, --corpus DIR, --data-root DIR and one flag per real corpus "
+              "(--librispeech, ...), -v foldN for er")
 
 
 def _project_parser() -> argparse.ArgumentParser:
@@ -64,16 +69,8 @@ def _project_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device")
     parser.add_argument("--preset", choices=PRESETS)
     parser.add_argument("--corpus", type=Path)
+    add_corpus_flags(parser)
     return parser
-
-
-def _lookup(config: dict, dotted: str):
-    node = config
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
 
 
 def read_config(config_file: Path) -> dict:
@@ -86,18 +83,31 @@ def read_config(config_file: Path) -> dict:
         raise UsageError(f"-c/--config: {err}") from None
 
 
-def check_config_paths(task: Task, config: dict, config_file: Path) -> None:
-    """Raise UsageError naming the key and path of the first file the task needs but lacks."""
-    for key in task.path_keys:
-        value = _lookup(config, key)
-        if value is None:
-            raise UsageError(f"{config_file}: key {key} is missing")
-        for path in value if isinstance(value, list) else [value]:
-            if not Path(path).exists():
-                raise UsageError(
-                    f"{config_file}: {key} = {path} does not exist "
-                    f"(set it with -o \"config.{key}='/your/path'\")"
-                )
+def config_path_problems(task: Task, config: dict, config_file: Path,
+                         corpora: Optional[RealCorpora] = None) -> List[str]:
+    """One line per file or folder the task needs but lacks: named with the flag that sets it where one of
+    ``corpora`` holds it, else with its config key and the -o that sets it."""
+    problems = [f"{config_file}: key {key} is missing" for key in task.path_keys if lookup(config, key) is None]
+    for needed in needed_paths(task, config):
+        if needed.path.exists():
+            continue
+        flagged = corpora.describe_missing(needed.path, needed.what) if corpora is not None else None
+        if flagged is not None:
+            problems.append(flagged)
+        elif needed.what:
+            problems.append(f"{config_file}: {needed.key} = {needed.path.parent}: its {needed.what} "
+                            f"{needed.path.name} does not exist")
+        else:
+            problems.append(f"{config_file}: {needed.key} = {needed.path} does not exist "
+                            f"(set it with -o \"config.{needed.key}='/your/path'\")")
+    return expected_once(list(dict.fromkeys(problems)))
+
+
+def check_config_paths(task: Task, config: dict, config_file: Path, corpora: Optional[RealCorpora] = None) -> None:
+    """Raise UsageError naming every file the task needs but lacks (see config_path_problems)."""
+    problems = config_path_problems(task, config, config_file, corpora)
+    if problems:
+        raise UsageError("\n  ".join(problems))
 
 
 def load_task_config(
@@ -106,12 +116,16 @@ def load_task_config(
     corpus: Optional[Path],
     fold: Optional[str] = None,
     override: Optional[str] = None,
+    corpora: Optional[RealCorpora] = None,
 ) -> dict:
-    """Read a task config, fill in placeholders, the ER fold and -o overrides, and check paths."""
+    """Read a task config, fill in placeholders (the embedded ``corpus`` or the real ``corpora``), the ER
+    fold and -o overrides, and check paths."""
     config = read_config(config_file)
     replacements = {"configs": DOWNSTREAM_CONFIG_ROOT}
     if corpus is not None:
         replacements["corpus"] = corpus.resolve()
+    if corpora is not None:
+        replacements.update(corpora.replacements())
     config = substitute(config, replacements)
     if fold is not None:
         if task.name != "er":
@@ -125,7 +139,7 @@ def load_task_config(
         check_override(override, config)
         # Same semantics as s3prl (it applies -o again later, which is idempotent).
         s3prl_override(override, argparse.Namespace(), config)
-    check_config_paths(task, config, config_file)
+    check_config_paths(task, config, config_file, corpora)
     return config
 
 
@@ -135,6 +149,24 @@ def check_corpus(preset: str, corpus: Path) -> None:
             f"--corpus: no mini-SUPERB corpus at {corpus} (manifest.json missing); build it with "
             f"`python -m upstream_distill.mini_superb --preset {preset} --out {corpus}`"
         )
+
+
+def corpus_of(ours: argparse.Namespace) -> Tuple[Optional[Path], Optional[RealCorpora]]:
+    """The embedded corpus (``--preset tiny|mini``, ``--corpus``) or the real corpora (``--preset superb``)."""
+    real_flags = corpus_flags_given(ours)
+    if ours.preset == REAL_CORPORA_PRESET:
+        if ours.corpus:
+            raise UsageError(f"--corpus: the embedded corpus; --preset {REAL_CORPORA_PRESET} reads the real "
+                             "corpora under --data-root DIR")
+        return None, RealCorpora.from_args(ours)
+    if real_flags:
+        raise UsageError(f"{', '.join(real_flags)}: the real corpora are read by --preset {REAL_CORPORA_PRESET} "
+                         "only (without it, set a config's paths with -o)")
+    if ours.preset:
+        corpus = ours.corpus or default_corpus_dir(ours.preset)
+        check_corpus(ours.preset, corpus)
+        return corpus, None
+    return ours.corpus, None
 
 
 def check_upstream(name: Optional[str]) -> None:
@@ -194,14 +226,9 @@ def build_s3prl_argv(argv: List[str]) -> List[str]:
         task = resolve_task(ours.downstream)
     except ValueError as err:
         raise UsageError(str(err)) from None
-    corpus = None
-    if ours.preset:
-        corpus = ours.corpus or default_corpus_dir(ours.preset)
-        check_corpus(ours.preset, corpus)
-    elif ours.corpus:
-        corpus = ours.corpus
+    corpus, corpora = corpus_of(ours)
     config_file = Path(ours.config) if ours.config else default_config(task, ours.preset)
-    config = load_task_config(task, config_file, corpus, ours.downstream_variant, ours.override)
+    config = load_task_config(task, config_file, corpus, ours.downstream_variant, ours.override, corpora)
     check_upstream_ckpt(ours.upstream_ckpt)
     check_upstream(ours.upstream)
     resolved = write_resolved_config(config, experiment_dir(argv))

@@ -13,7 +13,11 @@ from typing import Dict, Optional, Tuple
 
 from upstream_distill.core.paths import DOWNSTREAM_CONFIG_ROOT
 
-PRESETS = ("tiny", "mini")
+#: the embedded mini-SUPERB corpus and its scaled-down configs (downstream_configs/<preset>/)
+EMBEDDED_PRESETS = ("tiny", "mini")
+#: the paper settings on the real corpora (downstream_configs/superb/: the top-level configs, paths from flags)
+REAL_CORPORA_PRESET = "superb"
+PRESETS = EMBEDDED_PRESETS + (REAL_CORPORA_PRESET,)
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,8 @@ def resolve_task(name: str) -> Task:
 
 
 def default_config(task: Task, preset: str | None) -> Path:
-    """downstream_configs/<task>.yaml (SUPERB paper settings) or <preset>/<task>.yaml."""
+    """downstream_configs/<task>.yaml (SUPERB paper settings) or <preset>/<task>.yaml (``superb/``: the same
+    settings with the real corpora's paths as placeholders)."""
     if preset is not None and preset not in PRESETS:
         raise ValueError(f"--preset: unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
     folder = DOWNSTREAM_CONFIG_ROOT / preset if preset else DOWNSTREAM_CONFIG_ROOT

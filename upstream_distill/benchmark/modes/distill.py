@@ -39,7 +39,7 @@ def distil_kind(recipe: StudentRecipe, args: argparse.Namespace) -> str:
 def distill_only(args: argparse.Namespace) -> int:
     requested = Requested.from_args(args)
     corpus = corpus_of(args)
-    ensure_corpus(args.preset, corpus)
+    ensure_corpus(args, corpus)
     kinds = {recipe.name: distil_kind(recipe, args) for recipe in requested.students}
     to_distil = [name for name, kind in kinds.items() if kind == DISTIL_KIND]
     LOG.info("plan: students: %d to distil (%s), %d distilled before", len(to_distil), ", ".join(to_distil) or "none",

@@ -4,9 +4,12 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Union
 
 from ...core.paths import default_corpus_dir
+from ...s3prl_bridge.real_corpora import RealCorpora
+from ...s3prl_bridge.tasks import REAL_CORPORA_PRESET
+from ..corpus_check import real_corpora_problems
 from ..students import Recipes, StudentRecipe, Study, read_recipes
 from ..upstream_spec import UpstreamSpec
 
@@ -38,14 +41,27 @@ class Requested:
         return list(dict.fromkeys(self.upstreams + named))
 
 
-def corpus_of(args: argparse.Namespace) -> Path:
+def corpus_of(args: argparse.Namespace) -> Union[Path, RealCorpora]:
+    """The embedded corpus's folder, or the real corpora of ``--preset superb``."""
+    if args.preset == REAL_CORPORA_PRESET:
+        return RealCorpora.from_args(args)
     return args.corpus or default_corpus_dir(args.preset)
 
 
-def ensure_corpus(preset: str, corpus: Path) -> None:
+def ensure_corpus(args: argparse.Namespace, corpus: Union[Path, RealCorpora]) -> None:
+    """Build the embedded corpus when it is missing; check every path of the real corpora that a planned run
+    reads, before any runs (SystemExit naming each missing one with its flag)."""
     import logging
 
+    log = logging.getLogger("benchmark")
+    if isinstance(corpus, RealCorpora):
+        problems = real_corpora_problems(corpus, args.tasks, args.er_folds, args.task_overrides)
+        if problems:
+            raise SystemExit("run_benchmark.py: error: the real corpora lack what the planned runs read:\n  "
+                             + "\n  ".join(problems))
+        log.info("corpora (preset %s): %s", args.preset, " ".join(corpus.flags()))
+        return
     from ...mini_superb import build_corpus
 
-    logging.getLogger("benchmark").info("corpus: %s (preset %s)", corpus, preset)
-    build_corpus(preset, corpus)
+    log.info("corpus: %s (preset %s)", corpus, args.preset)
+    build_corpus(args.preset, corpus)

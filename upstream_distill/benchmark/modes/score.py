@@ -93,7 +93,8 @@ class _Scoring:
 
     def _plan(self, specs: List[UpstreamSpec]) -> List[TaskRun]:
         fingerprints = {spec: self.measures[spec].fingerprint for spec in specs}
-        return plan_runs(specs, self.args.tasks, self.args.er_folds, self.runs_root, self.args.preset, fingerprints)
+        return plan_runs(specs, self.args.tasks, self.args.er_folds, self.runs_root, self.args.preset, fingerprints,
+                         self.args.task_overrides)
 
     def replan(self, spec: UpstreamSpec, progress: BenchmarkProgress) -> None:
         """After a student's distillation: measure it when its weights are new, and plan its runs again."""
@@ -146,7 +147,7 @@ def score(args: argparse.Namespace) -> int:
     requested = Requested.from_args(args)
     refuse_unknown_drops(args)
     corpus = corpus_of(args)
-    ensure_corpus(args.preset, corpus)
+    ensure_corpus(args, corpus)
     scoring = _Scoring(args, requested)
     for line in scoring.plan.describe():
         LOG.info("plan: %s", line)
@@ -185,7 +186,8 @@ def score(args: argparse.Namespace) -> int:
 
     update = TableUpdate(collect_rows=rows, measured=args.tasks, drop=args.drop,
                          collect_layer_weights=layer_weights, studies=requested.studies)
-    written = publish(args.results / args.preset, args.preset, update, current_task_configs(args.preset))
+    current = current_task_configs(args.preset, args.task_overrides)
+    written = publish(args.results / args.preset, args.preset, update, current)
     LOG.info("wrote %s", ", ".join(str(p) for p in written))
     if failures:
         LOG.error("%d run(s) failed: %s", len(failures), ", ".join(failures))
