@@ -65,6 +65,7 @@ setup(
         "safetensors",
         "filelock",
         "protobuf",
+        "submitit",  # run_benchmark.py --launcher slurm: one Slurm job per run
     ],
     extras_require={"test": ["pytest", "ruff"]},
 )
