@@ -26,6 +26,7 @@ from typing import Callable, Dict, Tuple
 from ..core.paths import STUDENT_RECIPES, work_root
 from ..core.yaml_config import did_you_mean
 from ..s3prl_bridge.tasks import ALL_TASKS, ER_FOLDS, PRESETS, TASKS
+from .launch.flags import add_launcher_flags, with_launcher
 from .modes.compare import compare
 from .modes.distill import distill_only
 from .modes.score import score
@@ -118,6 +119,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="run nothing: paired significance tests of row A vs row B on the --tasks, from the "
                             "test outputs of their finished runs, written to results/<preset>/compare_A_vs_B.md; "
                             "repeatable")
+    add_launcher_flags(parser)
     return parser
 
 
@@ -146,7 +148,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     if refused:
         allowed = " and ".join(ROW_FLAGS[dest] for dest in mode.takes) or "--tasks, --preset and the folder flags"
         parser.error(f"{mode.flag} does not take {', '.join(refused)}: combine it only with {allowed}")
-    args.mode = mode
+    args.mode = with_launcher(parser, args, mode)
     args.tasks = tasks
     args.upstreams = [UpstreamSpec.parse(u) for u in args.upstream]
     args.speed_reference = None if args.speed_reference == "none" else UpstreamSpec.parse(args.speed_reference)
