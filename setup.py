@@ -69,6 +69,7 @@ setup(
         # run_export: ONNX files and their check (torch.onnx's TorchScript exporter needs no onnxscript)
         "onnx",
         "onnxruntime",
+        "submitit",  # run_benchmark.py --launcher slurm: one Slurm job per run
     ],
     extras_require={"test": ["pytest", "ruff"]},
 )

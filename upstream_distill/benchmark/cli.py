@@ -29,6 +29,7 @@ from ..core.paths import STUDENT_RECIPES, work_root
 from ..core.yaml_config import did_you_mean
 from ..s3prl_bridge.real_corpora import add_corpus_flags, corpus_flags_given
 from ..s3prl_bridge.tasks import ALL_TASKS, ER_FOLDS, PRESETS, REAL_CORPORA_PRESET, TASKS
+from .launch.flags import add_launcher_flags, with_launcher
 from .leaderboard import PRESET_REFERENCES
 from .modes.compare import compare
 from .modes.distill import distill_only
@@ -135,6 +136,7 @@ def _parser() -> argparse.ArgumentParser:
                             "test outputs of their finished runs, written to results/<preset>/compare_A_vs_B.md; "
                             "repeatable")
     add_corpus_flags(parser)
+    add_launcher_flags(parser)
     return parser
 
 
@@ -168,7 +170,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     if refused:
         allowed = " and ".join(ROW_FLAGS[dest] for dest in mode.takes) or "--tasks, --preset and the folder flags"
         parser.error(f"{mode.flag} does not take {', '.join(refused)}: combine it only with {allowed}")
-    args.mode = mode
+    args.mode = with_launcher(parser, args, mode)
     args.tasks = tasks
     args.upstreams = [UpstreamSpec.parse(u) for u in args.upstream]
     reference = args.speed_reference or PRESET_REFERENCES[args.preset].reference
