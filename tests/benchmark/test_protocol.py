@@ -4,11 +4,14 @@ import json
 import torch
 
 from upstream_distill.benchmark.protocol import (
+    PROTOCOL_THREADS,
     RunProtocol,
     current_task_configs,
     recorded_protocol,
+    task_config_digest,
     weights_fingerprint,
 )
+from upstream_distill.s3prl_bridge.tasks import ALL_TASKS
 
 #: the task-config digests of the mini preset recorded in results/mini/scores.csv (task_protocols) and in
 #: every run's score.json: a change of the digest rule would re-run every task of every row
@@ -36,3 +39,26 @@ def test_the_protocol_reads_and_writes_the_text_existing_runs_hold(tmp_path):
     (tmp_path / "score.json").write_text(json.dumps({"protocol": written}))
     assert recorded_protocol(tmp_path) == protocol
     assert recorded_protocol(tmp_path / "nothing") is None
+
+
+def test_two_probe_threads_are_the_implicit_default_and_leave_every_digest_as_it_was():
+    # every score before the thread count was recorded ran torch's default on 2 cores: 2 threads
+    assert PROTOCOL_THREADS == 2
+    assert current_task_configs("mini", threads=2) == MINI_DIGESTS
+    assert task_config_digest(ALL_TASKS["pr"], "mini", None, 2) == MINI_DIGESTS["pr"]
+
+
+def test_another_probe_thread_count_is_another_protocol():
+    one = current_task_configs("mini", threads=1)
+    assert all(one[task] != MINI_DIGESTS[task] for task in MINI_DIGESTS)
+    assert one == current_task_configs("mini", threads=1)  # stable
+    assert current_task_configs("mini", threads=4) != one
+
+
+def test_a_probe_seed_above_one_is_written_after_the_digests_and_seed_one_writes_nothing():
+    first = RunProtocol("4b8385d2d046", "cef25a767834")
+    assert first.seed == 1 and str(first) == "4b8385d2d046+cef25a767834"
+    second = RunProtocol("4b8385d2d046", "cef25a767834", seed=2)
+    assert str(second) == "4b8385d2d046+cef25a767834+seed2"
+    assert RunProtocol.parse(str(second)) == second and RunProtocol.parse(str(first)) == first
+    assert RunProtocol.parse("4b8385d2d046").weights == ""  # as before: a text without weights

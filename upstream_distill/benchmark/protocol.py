@@ -6,6 +6,17 @@ teacher or a re-distilled student under an old name is another upstream. A run w
 ``protocol.txt`` when it starts and into ``score.json`` when it finishes, as ``<config>+<weights>``
 (two 12-hex digests); existing experiment folders and ``scores.csv`` hold that text, so its form and
 the digests stay as they are.
+
+Two later parts of the protocol keep that rule by being written only when they differ from what every
+earlier score was measured with:
+
+* the probe's torch thread count (``--probe-threads``): the split of a reduction over threads changes
+  its floating-point sums, so a probe trained with 1 thread is not the float path of one trained with 2.
+  2 threads is the protocol's implicit default, the thread count of every score measured before it was
+  recorded (torch's default on the 2-core machines they ran on); the digest of the task config takes the
+  thread count in only when it differs from 2, so every existing digest stays as it is.
+* the probe seed (``--probe-seeds``, seeds.py): seed 1 is s3prl's default seed, that of every run before
+  seeds were counted, and writes nothing; seed k > 1 adds ``+seed<k>`` after the two digests.
 """
 from __future__ import annotations
 
@@ -28,42 +39,55 @@ from ..s3prl_bridge.tasks import ALL_TASKS, Task, default_config
 FEATURIZER_FLAGS = ("--upstream_feature_normalize",)
 PROTOCOL_FILE = "protocol.txt"
 _SEPARATOR = "+"  # between the two digests in protocol.txt and score.json
+#: the torch thread count of every probe trained before the thread count was recorded (see the docstring)
+PROTOCOL_THREADS = 2
+_SEED_PREFIX = "seed"  # the third part of a protocol text, for probe seeds above 1
 
 
 @dataclass(frozen=True)
 class RunProtocol:
     task_config: str  # task_config_digest() of the task under the preset
     weights: str  # weights_fingerprint() of the upstream
+    seed: int = 1  # the probe seed (seeds.py); 1, the seed of every earlier run, is not written
 
     def __str__(self) -> str:
-        return f"{self.task_config}{_SEPARATOR}{self.weights}"
+        seed = f"{_SEPARATOR}{_SEED_PREFIX}{self.seed}" if self.seed != 1 else ""
+        return f"{self.task_config}{_SEPARATOR}{self.weights}{seed}"
 
     @classmethod
     def parse(cls, text: str) -> "RunProtocol":
         """The protocol as written; a text without weights (none was ever written so) has ``weights=''``."""
-        task_config, _, weights = text.strip().partition(_SEPARATOR)
-        return cls(task_config, weights)
+        task_config, _, rest = text.strip().partition(_SEPARATOR)
+        weights, _, seed = rest.partition(_SEPARATOR)
+        if seed.startswith(_SEED_PREFIX) and seed[len(_SEED_PREFIX):].isdigit():
+            return cls(task_config, weights, int(seed[len(_SEED_PREFIX):]))
+        return cls(task_config, rest)
 
 
-def task_config_digest(task: Task, preset: str, override: Optional[str] = None) -> str:
+def task_config_digest(task: Task, preset: str, override: Optional[str] = None,
+                       threads: int = PROTOCOL_THREADS) -> str:
     """Digest of everything that makes two scores of a task comparable: its resolved config under
     the preset (corpus paths left as placeholders, so moving the corpus changes nothing) with the
-    command's ``--task-override`` pairs set in it, and the featurizer flags. Editing a task's config
-    (or shortening its schedule) thus re-runs that task, and only that task."""
+    command's ``--task-override`` pairs set in it, the featurizer flags, and the probe's torch thread
+    count. Editing a task's config (or shortening its schedule) thus re-runs that task, and only that task."""
     from ..s3prl_bridge.run_downstream import read_config
 
     config = read_config(default_config(task, preset))
     if override:  # without one the digest stays what it was before overrides existed
         config = apply_overrides(config, parse_overrides(override))
-    blob = json.dumps([task.name, task.finetune, config, FEATURIZER_FLAGS], sort_keys=True, default=str)
+    parts = [task.name, task.finetune, config, FEATURIZER_FLAGS]
+    if threads != PROTOCOL_THREADS:  # at the implicit default the digest stays what it was before threads counted
+        parts.append({"probe_threads": threads})
+    blob = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
-def current_task_configs(preset: str, overrides: Optional[Dict[str, str]] = None) -> Dict[str, str]:
-    """task -> digest of its config under the preset (and this command's overrides) now; the tables mark
-    scores measured under another."""
+def current_task_configs(preset: str, overrides: Optional[Dict[str, str]] = None,
+                         threads: int = PROTOCOL_THREADS) -> Dict[str, str]:
+    """task -> digest of its config under the preset (and this command's overrides and probe threads) now;
+    the tables mark scores measured under another."""
     overrides = overrides or {}
-    return {name: task_config_digest(task, preset, overrides.get(name)) for name, task in ALL_TASKS.items()}
+    return {name: task_config_digest(task, preset, overrides.get(name), threads) for name, task in ALL_TASKS.items()}
 
 
 def weights_fingerprint(model: torch.nn.Module) -> str:
