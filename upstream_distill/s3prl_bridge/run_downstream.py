@@ -21,7 +21,10 @@ Everything s3prl's runner accepts passes through unchanged (`-m -u -k -g -d -c -
 * a resume (`-e`, or `-a` with checkpoints) starts from the newest complete checkpoint, and writes into
   the folder of this command line (`-p`, else the `-e` folder), never the one stored in the checkpoint;
 * a bad flag or file (`-e`, `-k`, `-o`, ...) ends in one line naming it, not a traceback;
-* `-h/--help` works whatever else is on the command line.
+* `-h/--help` works whatever else is on the command line;
+* `--threads N` sets torch's thread count (torch.set_num_threads: OMP_NUM_THREADS alone is capped at
+  the machine's cores by torch), and the first line printed names the torch version and thread count the
+  run uses (runtime.py): both change a probe's floating-point path, and the benchmark records them.
 """
 from __future__ import annotations
 
@@ -41,6 +44,7 @@ from .errors import UsageError
 from .overrides import check_override, check_overrides_in_s3prl, parse_override
 from .real_corpora import RealCorpora, add_corpus_flags, corpus_flags_given, expected_once
 from .resume import pin_experiment_dir, resume_point
+from .runtime import current_runtime, pin_threads
 from .task_paths import lookup, needed_paths
 from .tasks import ER_FOLDS, PRESETS, REAL_CORPORA_PRESET, Task, default_config, resolve_task
 from .upstream_ckpt import check_upstream_ckpt, report_upstream_errors
@@ -49,7 +53,7 @@ __all__ = ["UsageError", "build_s3prl_argv", "experiment_dir", "load_task_config
 
 RESOLVED_CONFIG = "resolved_config.yaml"  # beside s3prl's own config_<time>.yaml copies
 _OUR_FLAGS = ("--preset {tiny,mini,superb}, --corpus DIR, --data-root DIR and one flag per real corpus "
-              "(--librispeech, ...), -v foldN for er")
+              "(--librispeech, ...), -v foldN for er, --threads N for torch's thread count")
 
 
 def _project_parser() -> argparse.ArgumentParser:
@@ -69,6 +73,7 @@ def _project_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device")
     parser.add_argument("--preset", choices=PRESETS)
     parser.add_argument("--corpus", type=Path)
+    parser.add_argument("--threads", type=int)
     add_corpus_flags(parser)
     return parser
 
@@ -321,6 +326,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         return
     try:
         s3prl_argv = build_s3prl_argv(argv)
+        pin_threads(_project_parser().parse_known_args(argv)[0].threads)
+        print(current_runtime().line(), flush=True)
         prepare_s3prl()
         _run_s3prl(s3prl_argv)
     except UsageError as err:
