@@ -101,7 +101,7 @@ def test_the_superb_protocol_is_the_paper_config_with_the_overrides():
 def test_a_run_gets_the_corpora_flags_and_its_override(tmp_path, monkeypatch):
     commands = []
 
-    def logged(cmd, log_file):
+    def logged(cmd, log_file, env=None):
         commands.append(cmd)
         raise Started
 

@@ -64,7 +64,7 @@ def test_an_override_is_part_of_the_protocol():
 def test_a_run_is_trained_with_its_override(tmp_path, monkeypatch):
     commands = []
 
-    def logged(cmd, log_file):
+    def logged(cmd, log_file, env=None):
         commands.append(cmd)
         raise Started
 

@@ -35,6 +35,8 @@ from .modes.compare import compare
 from .modes.distill import distill_only
 from .modes.score import score
 from .modes.tables import tables_only
+from .protocol import PROTOCOL_THREADS
+from .seeds import FLAG as PROBE_SEEDS_FLAG
 from .task_overrides import FLAG as TASK_OVERRIDE_FLAG
 from .task_overrides import parse_task_overrides
 from .upstream_spec import UpstreamSpec
@@ -106,6 +108,16 @@ def _parser() -> argparse.ArgumentParser:
                              "frozen and fine-tuned)")
     parser.add_argument("--er-folds", type=int, default=len(ER_FOLDS),
                         help="IEMOCAP-layout folds to run for er (SUPERB: all 5, score = their mean)")
+    parser.add_argument(PROBE_SEEDS_FLAG, type=int, default=1, metavar="N",
+                        help="train N probes per (upstream, task, ER fold), each with its own s3prl --seed (1337, "
+                             "1338, ...; seed 1 is every earlier run's), in <task>/, <task>.seed2/, ...; the tables "
+                             "show each score as mean ± sd over the seeds (default: 1). --compare uses every seed "
+                             "a row has")
+    parser.add_argument("--probe-threads", type=int, default=PROTOCOL_THREADS, metavar="N",
+                        help="torch threads of every probe (OMP_NUM_THREADS and MKL_NUM_THREADS of its "
+                             "run_downstream.py): part of the runs' protocol, since it changes their float path "
+                             f"(default: {PROTOCOL_THREADS}, the thread count of every score measured before it was "
+                             "recorded). Give the same to --tables-only and --compare")
     parser.add_argument("--corpus", type=Path,
                         help="the embedded corpus's folder (default: data/mini_superb/<preset>; not with "
                              f"--preset {REAL_CORPORA_PRESET})")
@@ -153,6 +165,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f"--tasks: unknown task(s) {named}; choose from {', '.join(ALL_TASKS)}")
     if not 1 <= args.er_folds <= len(ER_FOLDS):
         parser.error(f"--er-folds: must be between 1 and {len(ER_FOLDS)}")
+    if args.probe_seeds < 1:
+        parser.error(f"{PROBE_SEEDS_FLAG}: must be 1 or more (the number of probes trained per run)")
+    if args.probe_threads < 1:
+        parser.error("--probe-threads: must be 1 or more")
     try:
         args.compare = [RowPair.parse(pair) for pair in args.compare]
     except ValueError as err:

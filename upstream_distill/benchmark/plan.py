@@ -1,7 +1,7 @@
 """What a scoring command will do, said before it starts: students to distil, runs to train, runs done.
 
-A run is (upstream, task, ER fold), tied to its protocol; it is done when it left a score under that
-protocol. The runs of a student still to be distilled are all to train: its weights do not exist yet.
+A run is (upstream, task, ER fold, probe seed), tied to its protocol; it is done when it left a score
+under that protocol. The runs of a student still to be distilled are all to train: its weights do not exist yet.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence
 
 from ..s3prl_bridge.tasks import ALL_TASKS, ER_FOLDS
-from .protocol import RunProtocol, task_config_digest
+from .protocol import PROTOCOL_THREADS, RunProtocol, task_config_digest
 from .runs import TaskRun, run_folder
 from .upstream_spec import UpstreamSpec
 
@@ -25,14 +25,16 @@ def folds_of(task: str, er_folds: int) -> Sequence:
 
 def plan_runs(upstreams: Sequence[UpstreamSpec], tasks: Sequence[str], er_folds: int, runs_root: Path,
               preset: str, fingerprints: Dict[UpstreamSpec, str],
-              overrides: Optional[Mapping[str, str]] = None) -> List[TaskRun]:
-    """Every (upstream, task, ER fold) run, each tied to its task config (with the task's ``--task-override``
-    pairs, which it runs with) and upstream weights."""
+              overrides: Optional[Mapping[str, str]] = None, seeds: int = 1,
+              threads: int = PROTOCOL_THREADS) -> List[TaskRun]:
+    """Every (upstream, task, probe seed, ER fold) run, each tied to its task config (with the task's
+    ``--task-override`` pairs, which it runs with, and the probe's thread count), upstream weights and seed."""
     overrides = overrides or {}
-    configs = {name: task_config_digest(ALL_TASKS[name], preset, overrides.get(name)) for name in tasks}
-    return [TaskRun(spec, ALL_TASKS[name], fold, run_folder(runs_root, spec.label, name, fold),
-                    RunProtocol(configs[name], fingerprints[spec]), overrides.get(name))
-            for spec in upstreams for name in tasks for fold in folds_of(name, er_folds)]
+    configs = {name: task_config_digest(ALL_TASKS[name], preset, overrides.get(name), threads) for name in tasks}
+    return [TaskRun(spec, ALL_TASKS[name], fold, run_folder(runs_root, spec.label, name, fold, seed),
+                    RunProtocol(configs[name], fingerprints[spec], seed), overrides.get(name), threads, seed)
+            for spec in upstreams for name in tasks for seed in range(1, seeds + 1)
+            for fold in folds_of(name, er_folds)]
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,6 @@ class BenchmarkPlan:
                      + (f" ({pending} of the students still to distil)" if pending else ""))
         redone = [run.name for run in todo if run.score_file.is_file()]
         if redone:
-            lines.append("scored under another task config, featurizer protocol or upstream weights, so redone: "
-                         + ", ".join(redone))
+            lines.append("scored under another task config, featurizer protocol, probe thread count or upstream "
+                         "weights, so redone: " + ", ".join(redone))
         return lines

@@ -1,9 +1,11 @@
-"""One benchmark run = one upstream on one task (one fold for ER) through the real s3prl harness.
+"""One benchmark run = one upstream on one task (one fold for ER), one probe seed, through the real s3prl harness.
 
 Each run trains with `run_downstream.py -m train`, then scores the best-on-dev checkpoint
 with `run_downstream.py -m evaluate`, both as subprocesses whose output goes to log files
 in the run's folder. A finished run leaves `score.json`; a run without it is started again
-with s3prl's auto-resume (`-a`), so an interrupted benchmark redoes nothing that finished.
+with s3prl's auto-resume (`-a`), so an interrupted benchmark redoes nothing that finished. Both
+subprocesses run with the probe's thread count pinned, on a named device, and the score records them
+(probe_env.py); seeds beyond the first have folders of their own (seeds.py).
 
 A run is also tied to its protocol (protocol.py: the task's config and the upstream's weights). A score
 measured under another protocol is not reused: the old folder is kept aside as `<run>.superseded` and
@@ -28,8 +30,10 @@ from typing import Iterator, List, Optional
 from ..core.locks import try_lock
 from ..core.paths import work_root
 from ..s3prl_bridge.tasks import ER_FOLDS, Task
-from .protocol import FEATURIZER_FLAGS, PROTOCOL_FILE, RunProtocol
+from .probe_env import ProbeRuntimeMismatch, device_flag, observed_facts, probe_device, thread_environment
+from .protocol import FEATURIZER_FLAGS, PROTOCOL_FILE, PROTOCOL_THREADS, RunProtocol
 from .report import atomic_write
+from .seeds import s3prl_seed, seed_suffix
 from .upstream_spec import UpstreamSpec
 
 #: ``run_downstream.py`` as a module, so that it runs from a checkout and from an installed package alike
@@ -38,14 +42,14 @@ RUN_DOWNSTREAM = ("-m", "upstream_distill.s3prl_bridge.run_downstream")
 CER_METRIC = "uer"
 
 
-def run_folder(runs_root: Path, label: str, task: str, fold: Optional[str] = None) -> Path:
-    """Where a run keeps its s3prl experiment: runs_root/<row>/<task>[-<fold>]."""
-    return runs_root / label / (task if fold is None else f"{task}-{fold}")
+def run_folder(runs_root: Path, label: str, task: str, fold: Optional[str] = None, seed: int = 1) -> Path:
+    """Where a run keeps its s3prl experiment: runs_root/<row>/<task>[-<fold>][.seed<k>] (seeds.py)."""
+    return runs_root / label / ((task if fold is None else f"{task}-{fold}") + seed_suffix(seed))
 
 
-def task_run_folders(runs_root: Path, label: str, task: str) -> List[Path]:
-    """Every run folder of a row's task: one, or ER's five folds."""
-    return [run_folder(runs_root, label, task, fold) for fold in (ER_FOLDS if task == "er" else (None,))]
+def task_run_folders(runs_root: Path, label: str, task: str, seed: int = 1) -> List[Path]:
+    """Every run folder of a row's task under one probe seed: one, or ER's five folds."""
+    return [run_folder(runs_root, label, task, fold, seed) for fold in (ER_FOLDS if task == "er" else (None,))]
 
 
 class RunFailed(RuntimeError):
@@ -69,10 +73,13 @@ class TaskRun:
     expdir: Path
     protocol: RunProtocol
     override: Optional[str] = None  # s3prl's -o for the run (--task-override), part of its protocol
+    threads: int = PROTOCOL_THREADS  # the probe's torch threads (--probe-threads), part of its protocol
+    seed: int = 1  # the probe seed (--probe-seeds), in its protocol and folder
 
     @property
     def name(self) -> str:
-        return f"{self.upstream.label}/{self.task.name}" + (f"/{self.fold}" if self.fold else "")
+        return (f"{self.upstream.label}/{self.task.name}" + (f"/{self.fold}" if self.fold else "")
+                + (f"/seed{self.seed}" if self.seed != 1 else ""))
 
     @property
     def score_file(self) -> Path:
@@ -108,12 +115,13 @@ def parse_metric(log_text: str, split: str, metric: str) -> float:
     return float(found[-1])
 
 
-def run_logged(cmd: list, log_file: Path) -> None:
+def run_logged(cmd: list, log_file: Path, env: Optional[dict] = None) -> None:
+    """Run ``cmd`` with its output appended to ``log_file``; ``env``: variables set over this process's."""
     with open(log_file, "a") as log:
         log.write(f"\n$ {' '.join(cmd)}\n")
         log.flush()
         proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=work_root(),
-                              env=dict(os.environ, PYTHONUNBUFFERED="1"))
+                              env=dict(os.environ, PYTHONUNBUFFERED="1", **(env or {})))
     if proc.returncode != 0:
         tail = "".join(log_file.read_text(errors="replace").splitlines(True)[-15:])
         raise RunFailed(f"exit code {proc.returncode}; see {log_file}. Last lines:\n{tail}")
@@ -155,15 +163,20 @@ def execute(run: TaskRun, preset: str, corpus) -> dict:
     run.expdir.mkdir(parents=True, exist_ok=True)
     (run.expdir / PROTOCOL_FILE).write_text(f"{run.protocol}\n")
     python = sys.executable
+    env, device = thread_environment(run.threads), probe_device()
+    # s3prl's --seed (its default for seed 1): a resumed run takes it back from its checkpoint
     train_cmd = [python, *RUN_DOWNSTREAM, "-m", "train", *run.upstream.upstream_flags(),
                  "-d", run.task.name, "--preset", preset, *corpus_flags(corpus),
-                 "-p", str(run.expdir), "-a", *FEATURIZER_FLAGS]
+                 "-p", str(run.expdir), "-a", *FEATURIZER_FLAGS, "--seed", str(s3prl_seed(run.seed)),
+                 "--device", device_flag(device), "--threads", str(run.threads)]
     if run.fold:
         train_cmd += ["-v", run.fold]
     if run.override:  # evaluation takes the config, overrides included, from the checkpoint
         train_cmd += ["-o", run.override]
+    train_log = run.expdir / "train.log"
+    train_start = train_log.stat().st_size if train_log.is_file() else 0  # the log of an earlier try stays above
     started = time.time()
-    run_logged(train_cmd, run.expdir / "train.log")
+    run_logged(train_cmd, train_log, env)
     train_seconds = time.time() - started
 
     best = scoring_checkpoint(run)
@@ -171,9 +184,15 @@ def execute(run: TaskRun, preset: str, corpus) -> dict:
     eval_log.unlink(missing_ok=True)
     started = time.time()
     run_logged([python, *RUN_DOWNSTREAM, "-m", "evaluate", "-e", str(best),
-                "-t", run.task.test_split], eval_log)
+                "-t", run.task.test_split, "--device", device_flag(device), "--threads", str(run.threads)], eval_log, env)
     eval_seconds = time.time() - started
     text = eval_log.read_text(errors="replace")
+    try:
+        with open(train_log, "rb") as log:
+            log.seek(train_start)
+            facts = observed_facts([log.read().decode(errors="replace"), text], run.threads, device)
+    except ProbeRuntimeMismatch as err:
+        raise RunFailed(f"{err}; see {train_log} and {eval_log}") from None
     try:
         value = parse_metric(text, run.task.test_split, run.task.metric)
         # WER saturates near 100 on small data; the character error rate still ranks upstreams there
@@ -194,6 +213,9 @@ def execute(run: TaskRun, preset: str, corpus) -> dict:
         "checkpoint": str(best),
         "featurizer_flags": list(FEATURIZER_FLAGS),
         "protocol": str(run.protocol),
+        "seed": run.seed,
+        "s3prl_seed": s3prl_seed(run.seed),
+        **facts.record(),
     }
     atomic_write(run.score_file, lambda tmp: Path(tmp).write_text(json.dumps(record, indent=2) + "\n"))
     return record

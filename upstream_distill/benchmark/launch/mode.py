@@ -103,7 +103,9 @@ def score_with_jobs(args: argparse.Namespace) -> int:
 
     update = TableUpdate(collect_rows=rows, measured=args.tasks, drop=args.drop,
                          collect_layer_weights=layer_weights, studies=requested.studies)
-    written = publish(args.results / args.preset, args.preset, update, current_task_configs(args.preset))
+    # the digests this command's runs are planned under: its overrides and probe threads included
+    current = current_task_configs(args.preset, args.task_overrides, args.probe_threads)
+    written = publish(args.results / args.preset, args.preset, update, current)
     LOG.info("wrote %s", ", ".join(str(p) for p in written))
     LOG.info("%s", summary(tally, runs, waiting))
     if tally.failed:

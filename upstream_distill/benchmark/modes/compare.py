@@ -19,6 +19,6 @@ def compare(args: argparse.Namespace) -> int:
             raise SystemExit(f"run_benchmark.py: error: --compare: no runs of {', '.join(missing)} in {runs_root}")
         path = write_comparison(runs_root, pair.a, pair.b, args.tasks,
                                 args.results / args.preset / f"compare_{pair.a}_vs_{pair.b}.md", args.preset,
-                                current_task_configs(args.preset, args.task_overrides))
+                                current_task_configs(args.preset, args.task_overrides, args.probe_threads))
         LOG.info("wrote %s", path)
     return 0

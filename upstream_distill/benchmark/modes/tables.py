@@ -75,6 +75,7 @@ def tables_only(args: argparse.Namespace) -> int:
     studies = [read_recipes(args.recipes).study(name) for name in args.study]
     kept = [row for row in rows if row["upstream"] not in args.drop]
     update = TableUpdate(drop=args.drop, fill=missing_measures(kept, args), studies=studies)
-    written = publish(out_dir, args.preset, update, current_task_configs(args.preset, args.task_overrides))
+    current = current_task_configs(args.preset, args.task_overrides, args.probe_threads)
+    written = publish(out_dir, args.preset, update, current)
     LOG.info("wrote %s", ", ".join(str(p) for p in written))
     return 0
