@@ -35,6 +35,15 @@ class ScoreColumn:
         return f"{self.task.name}_cer" if self.task.metric == _CER_OF_METRIC else None
 
     @property
+    def sd_column(self) -> str:
+        """The standard deviation of the score over the probe seeds (seeds.py), where there are several."""
+        return f"{self.column}_sd"
+
+    @property
+    def cer_sd_column(self) -> Optional[str]:
+        return f"{self.cer_column}_sd" if self.cer_column else None
+
+    @property
     def retention_column(self) -> str:
         return f"{self.task.name}_retention_pct"
 

@@ -3,7 +3,9 @@
 Every table carries the leaderboard's columns (parameters, MACs on 10 s of audio, overall, SUPERB score
 and, where the five tasks are shown, retention per task), names its reference rows and says which score
 it ranks by. A score measured under an earlier config of its task is marked ``†``, and so is every
-summary it enters, its own row's or, through a reference row, every row's.
+summary it enters, its own row's or, through a reference row, every row's. A score over several probe
+seeds reads ``mean ± sd`` (seeds.py), and a note says how many seeds each row's scores are over; the
+"measured on" cell also says what the row's probes ran with (device, torch threads and version).
 """
 from __future__ import annotations
 
@@ -26,8 +28,12 @@ from .leaderboard import (
     task_value,
     with_leaderboard_columns,
 )
+from .probe_env import DEVICE_KEY, THREADS_KEY, TORCH_KEY
+from .protocol import PROTOCOL_THREADS
 from .report import atomic_write
 from .rows import stale_tasks
+from .seeds import FLAG as SEEDS_FLAG
+from .seeds import S3PRL_DEFAULT_SEED, SEEDS_COLUMN, parse_seed_counts
 
 STALE_MARK = "†"
 LOW_RESOURCE_FILE = "low_resource_asr.md"
@@ -60,14 +66,35 @@ def _value(row: dict, column: str, stale: bool = False) -> str:
     return value + STALE_MARK if stale and value != "" else value
 
 
+def _with_sd(row: dict, column: str, sd_column: str) -> str:
+    """``45.36``, or ``45.36 ± 0.90`` for a score over several probe seeds."""
+    value, sd = str(row.get(column, "")), row.get(sd_column, "")
+    return f"{value} ± {float(sd):.2f}" if value != "" and sd not in ("", None) else value
+
+
+def _score(row: dict, column: ScoreColumn, stale: bool = False) -> str:
+    text = _with_sd(row, column.column, column.sd_column)
+    return text + STALE_MARK if stale and text != "" else text
+
+
 def _wer_cer(row: dict, column: ScoreColumn, stale: bool = False) -> str:
-    wer, cer = row.get(column.column, ""), row.get(column.cer_column, "")
+    wer, cer = _with_sd(row, column.column, column.sd_column), _with_sd(row, column.cer_column, column.cer_sd_column)
     text = f"{wer} / {cer}" if wer != "" and cer != "" else str(wer)
     return text + STALE_MARK if stale and text != "" else text
 
 
+def _probe(row: dict) -> str:
+    """What the row's probes ran with, as far as recorded: ``cpu, 2 threads, torch 2.5.1``."""
+    parts = [row.get(DEVICE_KEY, ""), f"{row[THREADS_KEY]} threads" if row.get(THREADS_KEY, "") != "" else "",
+             f"torch {row[TORCH_KEY]}" if row.get(TORCH_KEY, "") != "" else ""]
+    return ", ".join(part for part in parts if part)
+
+
 def _stamp(row: dict) -> str:
-    return f"{row.get('machine', '')}, {row.get('date', '')}" if row else "not measured yet"
+    if not row:
+        return "not measured yet"
+    probe = _probe(row)
+    return f"{row.get('machine', '')}, {row.get('date', '')}" + (f"; probes: {probe}" if probe else "")
 
 
 def _summary_cells(row: dict, marks: _Marks, retention: bool = True) -> List[str]:
@@ -86,7 +113,7 @@ def _superb_task_cells(row: dict, stale: set, asr_with_cer: bool = False) -> Lis
         if asr_with_cer and column.cer_column:
             cells.append(_wer_cer(row, column, column.name in stale))
         else:
-            cells.append(_value(row, column.column, column.name in stale))
+            cells.append(_score(row, column, column.name in stale))
     return cells
 
 
@@ -104,6 +131,35 @@ MEASURE_NOTE = ("params: every parameter the upstream holds, in millions. MACs: 
                 "upstream's forward on 10 s of audio, in billions (torch.utils.flop_counter.FlopCounterMode, "
                 "MACs = FLOPs / 2: matrix products, convolutions and attention; element-wise work and FFTs not "
                 "counted).")
+
+
+PROBE_NOTE = ("measured on: the machine and date, then what the row's task probes ran with, as recorded: the "
+              "device, torch's thread count and torch's version, each of which changes a probe's floating-point "
+              f"path. The thread count is part of the protocol (`--probe-threads`); a row that does not say it ran "
+              f"{PROTOCOL_THREADS} threads, the protocol's implicit default.")
+
+
+def _seed_counts(row: dict) -> str:
+    """``3``, or per task (``ks 3, pr 2``) where the row's scored tasks differ in their number of seeds."""
+    counts = parse_seed_counts(row.get(SEEDS_COLUMN))
+    scored = [column.name for column in COLUMN_OF.values() if row.get(column.column, "") != ""]
+    per_task = {task: counts.get(task, 1) for task in scored}
+    if len(set(per_task.values())) == 1:
+        return str(next(iter(per_task.values())))
+    return ", ".join(f"{task} {n}" for task, n in per_task.items())
+
+
+def _seed_note(rows: List[dict]) -> List[str]:
+    """How many probe seeds the scores shown ``mean ± sd`` are over, per row (none when no row has any)."""
+    seeded = [row for row in rows if row and parse_seed_counts(row.get(SEEDS_COLUMN))]
+    if not seeded:
+        return []
+    said = "; ".join(f"`{row['upstream']}` {_seed_counts(row)}" for row in seeded)
+    return [f"A score shown `mean ± sd` is the mean over several trainings of its probe (`{SEEDS_FLAG}`, s3prl "
+            f"seeds {S3PRL_DEFAULT_SEED}, {S3PRL_DEFAULT_SEED + 1}, ...) ± their sample standard deviation; overall, "
+            f"SUPERB score and retention are made from the means. Seeds per row: {said}. A score without ± is one "
+            "training, which another seed would move by about the ± of its task; the paired tests of `--compare` "
+            "weigh that only where a row has several seeds."]
 
 
 def _higher_is_better_name(column: ScoreColumn) -> str:
@@ -179,6 +235,8 @@ def write_leaderboard(rows: List[dict], path: Path, preset: str, current: Option
         "hidden state layer-normalised before the featurizer's weighted sum (`--upstream_feature_normalize`). "
         "Each row was measured on its own machine and date.",
         MEASURE_NOTE,
+        PROBE_NOTE,
+        *_seed_note(rows),
         *_superb_notes(rows, references),
         _rank_note(by),
         "",
@@ -213,6 +271,8 @@ def write_low_resource(rows: List[dict], path: Path, preset: str, current: Optio
         "train-clean-100, `1/10`: every 10th of its utterances; `frozen`: SUPERB protocol; `fine-tuned`: the "
         "upstream trains with the downstream (s3prl -f). On the mini corpus WER sits near 100, so CER ranks better.",
         MEASURE_NOTE,
+        PROBE_NOTE,
+        *_seed_note(low),
         *_superb_notes(rows, references),
         "Ranked by the CER of ASR on 1/10, frozen (rows without it: unranked, last).",
         "",
@@ -261,6 +321,8 @@ def write_study_table(study, rows: List[dict], path: Path, preset: str, current:
         "`pretrain/students.yaml`. The speed column is the teacher's time / the row's time on 10 s of audio, "
         "measured inside the benchmark run that scored the row (results/speed.md has the side-by-side runs).",
         MEASURE_NOTE,
+        PROBE_NOTE,
+        *_seed_note(study_rows),
         *_superb_notes(rows, references),
         _rank_note(by, " within the study; rows in the study's order"),
         "",

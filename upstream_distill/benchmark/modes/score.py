@@ -17,11 +17,13 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from ..layers import upstream_layer_weights
 from ..measure import UnusableUpstream, UpstreamMeasures, measure_upstream, relative_speeds
 from ..plan import DISTIL_KIND, BenchmarkPlan, folds_of, plan_runs
+from ..probe_env import row_facts
 from ..progress import BenchmarkProgress, StepTimes
-from ..protocol import current_task_configs
+from ..protocol import PROTOCOL_THREADS, current_task_configs
 from ..publish import TableUpdate, publish
-from ..rows import make_row
+from ..rows import SeedSpread, make_row
 from ..runs import RunFailed, TaskRun, claim, execute
+from ..seeds import summarize
 from ..upstream_spec import UpstreamSpec
 from .distill import distil_kind, distil_student, students_root
 from .requested import Requested, corpus_of, ensure_corpus
@@ -30,26 +32,47 @@ from .tables import refuse_unknown_drops
 LOG = logging.getLogger("benchmark")
 
 
+def _fold_mean(records: List[dict], key: str) -> float:
+    """One seed's score of a task: the mean over its ER folds (one record elsewhere), summed as it always was."""
+    values = [record[key] for record in records]
+    return sum(values) / len(values)
+
+
 def collect_row(spec: UpstreamSpec, runs: List[TaskRun], measures: UpstreamMeasures, preset: str,
                 speedup: Optional[float] = None) -> dict:
-    """Task scores of one upstream (ER = mean over its folds); unfinished tasks stay empty."""
-    per_task: Dict[str, List[float]] = {}
-    cers: Dict[str, float] = {}
+    """Task scores of one upstream: per probe seed the mean over its ER folds, then the mean (and sd) over
+    the seeds; a task counts only when every run planned for it finished, unfinished tasks stay empty."""
+    planned: Dict[str, int] = {}
+    scores: Dict[str, Dict[int, List[dict]]] = {}  # task -> seed -> score records of its runs (ER: folds)
     configs: Dict[str, str] = {}
-    expected: Dict[str, int] = {}
+    threads = PROTOCOL_THREADS
     for run in runs:
         if run.upstream != spec:
             continue
-        expected[run.task.name] = expected.get(run.task.name, 0) + 1
+        planned[run.task.name] = planned.get(run.task.name, 0) + 1
+        threads = run.threads  # one command, one thread count
         if run.done():
-            score = run.load_score()
-            per_task.setdefault(run.task.name, []).append(score["percent"])
+            scores.setdefault(run.task.name, {}).setdefault(run.seed, []).append(run.load_score())
             configs[run.task.name] = run.protocol.task_config
-            if "cer" in score:  # ASR tasks run once (no folds)
-                cers[run.task.name] = score["cer"]
-    percents = {task: sum(v) / len(v) for task, v in per_task.items() if len(v) == expected[task]}
+    finished = {task: by_seed for task, by_seed in scores.items()
+                if sum(map(len, by_seed.values())) == planned[task]}
+    percents: Dict[str, float] = {}
+    cers: Dict[str, float] = {}
+    spread = SeedSpread()
+    for task, by_seed in finished.items():
+        summary = summarize([_fold_mean(records, "percent") for records in by_seed.values()])
+        percents[task], spread.counts[task] = summary.mean, summary.n
+        if summary.sd is not None:
+            spread.sds[task] = summary.sd
+        if all("cer" in record for records in by_seed.values() for record in records):  # ASR tasks: no folds
+            cer = summarize([_fold_mean(records, "cer") for records in by_seed.values()])
+            cers[task] = cer.mean
+            if cer.sd is not None:
+                spread.cer_sds[task] = cer.sd
     configs = {task: digest for task, digest in configs.items() if task in percents}
-    row = make_row(spec.label, measures.params_m, percents, preset, cers, configs, measures.macs_g)
+    records = [record for by_seed in finished.values() for records in by_seed.values() for record in records]
+    row = make_row(spec.label, measures.params_m, percents, preset, cers, configs, measures.macs_g, spread,
+                   row_facts(records, threads))
     if speedup is not None:
         row["speedup_vs_teacher"] = round(speedup, 2)
     return row
@@ -85,7 +108,8 @@ class _Scoring:
         self.measures = {spec: _measure(spec) for spec in self.specs if spec not in waiting}
         self.stamps = {spec: _export_stamp(spec) for spec in self.measures}
         self.runs = self._plan([spec for spec in self.specs if spec in self.measures])
-        self.runs_per_row = [name for name in args.tasks for _ in folds_of(name, args.er_folds)]
+        self.runs_per_row = [name for name in args.tasks for _ in range(args.probe_seeds)
+                             for _ in folds_of(name, args.er_folds)]
         self.plan = BenchmarkPlan(
             to_distil=[name for name, kind in self.kinds.items() if kind == DISTIL_KIND],
             distilled=[name for name, kind in self.kinds.items() if kind != DISTIL_KIND],
@@ -94,7 +118,7 @@ class _Scoring:
     def _plan(self, specs: List[UpstreamSpec]) -> List[TaskRun]:
         fingerprints = {spec: self.measures[spec].fingerprint for spec in specs}
         return plan_runs(specs, self.args.tasks, self.args.er_folds, self.runs_root, self.args.preset, fingerprints,
-                         self.args.task_overrides)
+                         self.args.task_overrides, self.args.probe_seeds, self.args.probe_threads)
 
     def replan(self, spec: UpstreamSpec, progress: BenchmarkProgress) -> None:
         """After a student's distillation: measure it when its weights are new, and plan its runs again."""
@@ -186,7 +210,7 @@ def score(args: argparse.Namespace) -> int:
 
     update = TableUpdate(collect_rows=rows, measured=args.tasks, drop=args.drop,
                          collect_layer_weights=layer_weights, studies=requested.studies)
-    current = current_task_configs(args.preset, args.task_overrides)
+    current = current_task_configs(args.preset, args.task_overrides, args.probe_threads)
     written = publish(args.results / args.preset, args.preset, update, current)
     LOG.info("wrote %s", ", ".join(str(p) for p in written))
     if failures:
