@@ -110,3 +110,88 @@ def test_compare_flag_writes_the_table_and_names_bad_rows(tmp_path):
     for bad in (["--compare", "a"], ["--compare", "a,a"], ["--compare", "a,b", "-u", "fbank"]):
         with pytest.raises(SystemExit):
             parse_args(bad)
+
+
+def seeded_classification_runs(root, row, truth, predictions, protocol="ks0+w"):
+    """One KS run per probe seed: seed 1 in ks/, seed k in ks.seed<k>/ with its protocol."""
+    for seed, predicted in enumerate(predictions, start=1):
+        folder = root / row / ("ks" if seed == 1 else f"ks.seed{seed}")
+        classification_run(folder, truth, predicted, protocol if seed == 1 else f"{protocol}+seed{seed}")
+
+
+def test_the_multi_bootstrap_reduces_to_the_paired_bootstrap_with_one_seed_each():
+    from upstream_distill.benchmark.paired import multi_bootstrap
+
+    rng = np.random.default_rng(1)
+    lengths = rng.integers(5, 20, size=200)
+    a, b = rng.binomial(lengths, 0.2), rng.binomial(lengths, 0.3)
+    single = paired_bootstrap(np.stack([a, lengths], axis=1), np.stack([b, lengths], axis=1))
+    assert multi_bootstrap(a[None], b[None], lengths) == pytest.approx(single)
+
+
+def test_seed_noise_widens_the_interval_that_the_test_set_alone_would_give():
+    from upstream_distill.benchmark.paired import multi_bootstrap
+
+    rng = np.random.default_rng(2)
+    lengths = np.full(400, 10)
+    steady = np.stack([rng.binomial(lengths, 0.2) for _ in range(3)])  # three seeds alike
+    b_rates = (0.22, 0.30, 0.38)  # B's seeds scatter: 22 %, 30 %, 38 % errors
+    scattered = np.stack([rng.binomial(lengths, rate) for rate in b_rates])
+    low, high, _ = multi_bootstrap(steady, scattered, lengths)
+    one_low, one_high, _ = multi_bootstrap(steady[:1], scattered[1:2], lengths)  # one seed each: test noise only
+    assert high - low > 3 * (one_high - one_low)
+
+
+def test_compare_uses_every_seed_of_both_rows_and_says_so(tmp_path):
+    truth = ["yes", "no"] * 50
+    wrong = {n: truth[:100 - n] + ["up"] * n for n in range(0, 101)}
+    seeded_classification_runs(tmp_path, "a", truth, [wrong[0], wrong[2], wrong[1]])  # 100, 98, 99
+    seeded_classification_runs(tmp_path, "b", truth, [wrong[40], wrong[44], wrong[42]])  # 60, 56, 58
+    result = compare_task(tmp_path, "a", "b", "ks")
+    assert (result.seeds_a, result.seeds_b, result.score_a, result.score_b) == (3, 3, 99.0, 58.0)
+    assert (result.sd_a, result.sd_b) == pytest.approx((1.0, 2.0))
+    assert result.score_text("% acc", True) == "99.0 ± 1.00 % acc (3 seeds)"
+    assert "per seed: a 100.00, 98.00, 99.00; b 60.00, 56.00, 58.00" in result.detail
+    low, high = [float(x) for x in result.detail.split("[")[1].split("]")[0].split(",")]
+    assert 0 < low < 41.0 < high and result.p_value == 0.0 and result.verdict("a", "b") == "a better"
+    seeded_classification_runs(tmp_path, "c", truth, [wrong[0]])  # one seed only
+    mixed = compare_task(tmp_path, "a", "c", "ks")
+    assert (mixed.seeds_a, mixed.seeds_b) == (3, 1) and "c: one seed, its training noise unmeasured" in mixed.detail
+    (tmp_path / "a" / "ks.seed4").mkdir()  # a seed still training
+    with pytest.raises(NotComparable, match="a's probe seed 4 has no finished run"):
+        compare_task(tmp_path, "a", "b", "ks")
+    (tmp_path / "a" / "ks.seed4").rename(tmp_path / "a" / "ks.seed4.superseded")  # set aside: no seed
+    seeded_classification_runs(tmp_path, "d", truth, [wrong[0], wrong[0]], protocol="ks1+w")
+    with pytest.raises(NotComparable, match="different task configs"):
+        compare_task(tmp_path, "a", "d", "ks")
+
+
+def test_the_error_rates_of_several_seeds_are_compared_over_items_and_seeds(tmp_path):
+    refs = ["a b c d"] * 40
+    for seed, hyps in enumerate((["a b c d"] * 30 + ["a b c x"] * 10, ["a b c d"] * 40), start=1):
+        ark_run(tmp_path / "a" / ("pr" if seed == 1 else f"pr.seed{seed}"), refs, hyps, "pr0+w" + (
+            f"+seed{seed}" if seed > 1 else ""))
+    ark_run(tmp_path / "b" / "pr", refs, ["a x c"] * 40)
+    result = compare_task(tmp_path, "a", "b", "pr")
+    assert (result.score_a, result.score_b, result.seeds_a, result.seeds_b) == (3.12, 50.0, 2, 1)
+    assert result.score_text("% PER", True) == f"3.12 ± {6.25 / 2 ** 0.5:.2f} % PER (2 seeds)"
+    assert result.score_text("% PER", False) == "50.0 % PER (1 seed)"
+
+
+def test_compare_writes_the_seed_note_only_when_a_row_has_several_seeds(tmp_path):
+    from upstream_distill.benchmark.cli import main
+
+    truth = ["yes", "no"] * 20
+    exp = tmp_path / "exp"
+    seeded_classification_runs(exp / "tiny", "a", truth, [truth, truth])
+    seeded_classification_runs(exp / "tiny", "b", truth, [["no"] * 40, ["no"] * 40])
+    common = ["--preset", "tiny", "--exp-root", str(exp), "--results", str(tmp_path / "results"), "--tasks", "ks"]
+    assert main(common + ["--compare", "a,b"]) == 0
+    table = (tmp_path / "results" / "tiny" / "compare_a_vs_b.md").read_text()
+    assert "multi-bootstrap (Sellam et al. 2022)" in table
+    assert "| 40 | 100.0 ± 0.00 % acc (2 seeds) | 50.0 ± 0.00 % acc (2 seeds) |" in table
+    assert "| < 0.001 | a better |" in table
+    classification_run(exp / "tiny" / "c" / "ks", truth, truth)
+    classification_run(exp / "tiny" / "e" / "ks", truth, truth)
+    assert main(common + ["--compare", "c,e"]) == 0
+    assert "multi-bootstrap" not in (tmp_path / "results" / "tiny" / "compare_c_vs_e.md").read_text()
