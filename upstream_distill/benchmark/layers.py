@@ -29,7 +29,7 @@ def featurizer_weights(checkpoint: Path) -> List[float]:
 
 
 def upstream_layer_weights(runs: List[TaskRun]) -> Dict[str, List[float]]:
-    """Task (ER: fold mean) -> layer weights, for the finished runs of one upstream."""
+    """Task (mean over its ER folds and probe seeds) -> layer weights, for the finished runs of one upstream."""
     per_task: Dict[str, List[List[float]]] = {}
     for run in runs:
         if not run.done():
