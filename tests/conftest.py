@@ -26,8 +26,16 @@ def tiny_corpus(tmp_path_factory) -> Path:
         if manifest is not None and matches(manifest, TINY, manifest.get("seed")):
             return Path(reuse).resolve()
         warnings.warn(f"MINI_SUPERB_TINY={reuse} is not a current tiny corpus; building a fresh one")
-    out = tmp_path_factory.mktemp("mini_superb") / "tiny"
-    build_corpus("tiny", out, seed=0, jobs=2)
+    # one build per test session, also when pytest-xdist runs it in several worker processes: they share
+    # the parent of their temporary folders, and the lock makes the second wait for the first's corpus
+    from upstream_distill.core.locks import exclusive_lock
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    out = shared / "mini_superb_tiny" / "tiny"
+    with exclusive_lock(out.parent / ".build.lock"):
+        build_corpus("tiny", out, seed=0, jobs=2)  # returns at once when the corpus is already there
     return out
 
 

@@ -316,7 +316,7 @@ def test_a_bad_upstream_checkpoint_is_one_line_naming_flag_and_file(request, tin
 def test_help_is_reachable_whatever_else_is_on_the_command_line():
     proc = run_cli("--preset", "huge", "-m", "--help")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "--preset {tiny,mini}" in proc.stdout and "--upstream_ckpt" in proc.stdout
+    assert "--preset {tiny,mini,superb}" in proc.stdout and "--upstream_ckpt" in proc.stdout
 
 
 def test_no_mode_points_to_help():
