@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from upstream_distill.export.distiller import conv_layers_from_text, distiller_problems, save_distiller
-from upstream_distill.export.network import load_for_export
+from upstream_distill.export.reading import load_for_export
 from upstream_distill.models import StudentModel, load_student, save_student
 from upstream_distill.upstreams.distill_student.hubconf import distill_student
 

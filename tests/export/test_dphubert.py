@@ -19,7 +19,7 @@ from upstream_distill.export.dphubert import (
     pruned_from_dphubert,
     save_dphubert,
 )
-from upstream_distill.export.network import load_for_export
+from upstream_distill.export.reading import load_for_export
 from upstream_distill.models import PrunedModel
 
 from .conftest import hidden_states, speech_like

@@ -179,7 +179,7 @@ def write_report(body: str, path: Path, command: str) -> Path:
 def _contenders(shapes: str, student_files: Sequence[Path]) -> List[Contender]:
     """The teacher first, then its students (random weights: time does not depend on them)."""
     from upstream_distill.core.paths import TINY_HUBERT_CHECKPOINT
-    from upstream_distill.export.network import load_for_export
+    from upstream_distill.export.reading import load_for_export
     from upstream_distill.models import TeacherModel, hubert_base_config, load_teacher
 
     from .speed import STUDENT_SHAPES, configured_student, pruned_shape

@@ -9,7 +9,8 @@ checked against them (``run_export.py``, :mod:`.cli`).
 * ``huggingface.py``: a ``transformers.HubertModel`` folder;
 * ``distiller.py``: s3prl's ``distiller`` checkpoint (DistilHuBERT's release format), both ways;
 * ``dphubert.py``: DPHuBERT's pruned-model file, both ways;
-* ``network.py``: which network a file holds (the project's own, or a foreign format);
+* ``network.py``: the kinds of network every format starts from; ``reading.py``: which one a file
+  holds (the project's own, or a foreign format read through ``distiller.py``/``dphubert.py``);
   ``checks.py``: how far a written file's hidden states are from the network's.
 
 Importing this package imports nothing heavy (``runtime.onnx_session`` runs without torch); onnx,
@@ -21,7 +22,7 @@ __all__ = ["describe", "float_copy", "load_for_export"]
 def __getattr__(name: str):
     """``from upstream_distill.export import load_for_export``, importing torch only then."""
     if name in __all__:
-        from . import network
+        from . import network, reading
 
-        return getattr(network, name)
+        return getattr(reading if name == "load_for_export" else network, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Callable, Dict, Optional, Tuple
 
 from .checks import check_huggingface, check_onnx, check_torch
-from .network import describe, load_for_export
+from .network import describe
+from .reading import load_for_export
 from .runtime import Difference
 
 __all__ = ["FORMATS", "main"]
