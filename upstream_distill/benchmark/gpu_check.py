@@ -20,7 +20,6 @@ CPU in a test. Every check is reported with its status; the exit status is 1 if 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import subprocess
 import sys
@@ -155,12 +154,10 @@ def throughput(models: Dict[str, torch.nn.Module], device: torch.device, repeats
     return out
 
 
-def render(report: Report, command: str) -> str:
-    from .report import machine_description
-
-    lines = [f"# GPU check\n\nWritten by `{command}` on {machine_description()}, device {report.device}, "
-             f"{datetime.date.today().isoformat()}. Random weights: these are timings of the code path, not "
-             f"scores.\n", "| check | status | seconds | detail |", "|---|---|---|---|"]
+def render(report: Report) -> str:
+    """The page's body (write_stamped_page adds the title, command, machine and date)."""
+    lines = [f"Device {report.device}. Random weights: these are timings of the code path, not scores.\n",
+             "| check | status | seconds | detail |", "|---|---|---|---|"]
     for check in report.checks:
         lines.append(f"| {check.name} | {'ok' if check.ok else 'FAILED'} | {check.seconds:.1f} | {check.detail} |")
     if report.throughput:
@@ -231,14 +228,12 @@ def main(argv=None) -> int:
         build_corpus("tiny", args.corpus)  # returns at once when it is there
     report = run_checks(args)
     command = "python -m upstream_distill.benchmark.gpu_check " + " ".join(argv if argv is not None else sys.argv[1:])
-    text = render(report, command.strip())
+    text = render(report)
     print(text)
     if args.out:
-        from .report import atomic_write
+        from .report import write_stamped_page
 
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(args.out, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-        print(f"wrote {args.out}")
+        print(f"wrote {write_stamped_page(args.out, 'GPU check', command.strip(), text)}")
     return 0 if report.ok else 1
 
 

@@ -20,7 +20,6 @@ machine and date (``make latency``).
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import re
@@ -167,13 +166,9 @@ def latency_markdown(contenders: Sequence[Contender], results: Sequence[Measurem
 
 
 def write_report(body: str, path: Path, command: str) -> Path:
-    from .report import atomic_write, machine_description
+    from .report import write_stamped_page
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = (f"# Deployment latency\n\nWritten by `{command}` on {machine_description()}, "
-            f"{datetime.date.today().isoformat()}.\n\n{body}")
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-    return path
+    return write_stamped_page(path, "Deployment latency", command, body)
 
 
 def _contenders(shapes: str, student_files: Sequence[Path]) -> List[Contender]:

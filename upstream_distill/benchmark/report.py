@@ -25,6 +25,17 @@ def machine_description() -> str:
     return f"{cpu} x{os.cpu_count()} cores{gpu}, torch {torch.__version__}"
 
 
+def write_stamped_page(path: Path, title: str, command: str, body: str) -> Path:
+    """A markdown page ``# title`` that names the command that wrote it, the machine and the date, then
+    ``body``; written whole. Every measurement page of results/ starts this way."""
+    import datetime
+
+    text = (f"# {title}\n\nWritten by `{command}` on {machine_description()}, "
+            f"{datetime.date.today().isoformat()}.\n\n{body}")
+    write_atomically(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    return path
+
+
 def atomic_write(path: Path, write) -> None:
     """``write(tmp)`` then rename over ``path``: a reader never sees half a file."""
     write_atomically(path, write)

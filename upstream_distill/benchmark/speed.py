@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
 import io
 import statistics
 import sys
@@ -194,13 +193,9 @@ class _Tee(io.TextIOBase):
 
 def write_report(printout: str, path: Path, command: str) -> Path:
     """The printout as a markdown page that names the command, machine and date (atomically)."""
-    from .report import atomic_write, machine_description
+    from .report import write_stamped_page
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    body = (f"# Speed and size\n\nWritten by `{command}` on {machine_description()}, "
-            f"{datetime.date.today().isoformat()}.\n\n```\n{printout.strip()}\n```\n")
-    atomic_write(path, lambda tmp: Path(tmp).write_text(body, encoding="utf-8"))
-    return path
+    return write_stamped_page(path, "Speed and size", command, f"```\n{printout.strip()}\n```\n")
 
 
 def main(argv=None) -> int:
