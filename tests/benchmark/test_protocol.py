@@ -62,3 +62,18 @@ def test_a_probe_seed_above_one_is_written_after_the_digests_and_seed_one_writes
     assert str(second) == "4b8385d2d046+cef25a767834+seed2"
     assert RunProtocol.parse(str(second)) == second and RunProtocol.parse(str(first)) == first
     assert RunProtocol.parse("4b8385d2d046").weights == ""  # as before: a text without weights
+
+
+def test_an_int8_upstream_has_a_fingerprint_that_follows_its_weights():
+    """An int8 Linear packs its weight into a tuple in the state dict; the fingerprint reads it too."""
+    import torch
+
+    from upstream_distill.benchmark.protocol import weights_fingerprint
+    from upstream_distill.models import quantize_dynamic_int8
+
+    def int8_model(seed):
+        torch.manual_seed(seed)
+        return quantize_dynamic_int8(torch.nn.Sequential(torch.nn.Linear(4, 3)))
+
+    assert weights_fingerprint(int8_model(0)) == weights_fingerprint(int8_model(0))
+    assert weights_fingerprint(int8_model(0)) != weights_fingerprint(int8_model(1))

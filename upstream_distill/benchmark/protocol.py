@@ -90,12 +90,27 @@ def current_task_configs(preset: str, overrides: Optional[Dict[str, str]] = None
     return {name: task_config_digest(task, preset, overrides.get(name), threads) for name, task in ALL_TASKS.items()}
 
 
+def _tensor_bytes(value) -> bytes:
+    """The bytes of a state-dict entry: a tensor, or what an int8 Linear packs (a tuple of an int8 weight
+    tensor, with its scale and zero point, and a bias), so an int8 upstream has a fingerprint too."""
+    if isinstance(value, (tuple, list)):
+        return b"".join(_tensor_bytes(item) for item in value)
+    if value is None:
+        return b""
+    if isinstance(value, torch.Tensor) and value.is_quantized:
+        scale = torch.tensor([value.q_scale(), float(value.q_zero_point())], dtype=torch.float64)
+        return _tensor_bytes(value.int_repr()) + _tensor_bytes(scale)
+    if not isinstance(value, torch.Tensor):  # e.g. a packed Linear's dtype entry
+        return repr(value).encode()
+    return value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+
+
 def weights_fingerprint(model: torch.nn.Module) -> str:
     """Digest of an upstream's parameters and buffers, as the harness builds it."""
     digest = hashlib.sha1()
-    for name, tensor in sorted(model.state_dict().items()):
+    for name, value in sorted(model.state_dict().items()):
         digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        digest.update(_tensor_bytes(value))
     return digest.hexdigest()[:12]
 
 
