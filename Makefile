@@ -46,8 +46,10 @@ gpu-check: setup
 lint: setup
 	$(PY) -m ruff check .
 
+# Two workers (pytest-xdist), each test module on one of them (its module fixtures run once): most tests
+# wait on real subprocesses, so two at a time use both cores.
 test: setup
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 --dist loadscope tests
 
 # Skip the slow end-to-end tests (marked `slow`).
 test-quick: setup

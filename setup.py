@@ -71,5 +71,5 @@ setup(
         "onnxruntime",
         "submitit",  # run_benchmark.py --launcher slurm: one Slurm job per run
     ],
-    extras_require={"test": ["pytest", "ruff"]},
+    extras_require={"test": ["pytest", "pytest-xdist", "ruff"]},
 )
