@@ -109,8 +109,9 @@ def test_cli_unknown_task_names_the_flag():
     assert "-d/--downstream: unknown task 'weather'" in proc.stderr
 
 
-def test_cli_unknown_upstream_names_the_flag():
-    proc = run_cli("-m", "train", "-u", "no_such_model", "-d", "ks", "--preset", "tiny")
+def test_cli_unknown_upstream_names_the_flag(tiny_corpus):
+    # the corpus is checked before -u (which imports s3prl), so it must exist here
+    proc = run_cli("-m", "train", "-u", "no_such_model", "-d", "ks", "--preset", "tiny", "--corpus", str(tiny_corpus))
     assert proc.returncode == 2
     assert "-u/--upstream: unknown upstream 'no_such_model'" in proc.stderr
 
