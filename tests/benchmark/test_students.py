@@ -179,7 +179,9 @@ def test_a_runs_figures_are_published_beside_the_tables(tmp_path):
     (expdir / "pruned_shape.png").write_bytes(b"final")
     (expdir / "prune" / "pruned_shape.png").write_bytes(b"stage 1")
     (expdir / "prune" / "layer_groups.png").write_bytes(b"groups")
+    (expdir / "prune" / "sparsity.png").write_bytes(b"trajectory")
     published = publish_run_figures(expdir, "dphubert", tmp_path / "results" / "mini")
-    assert sorted(p.name for p in published) == ["layer_groups_dphubert.png", "pruned_shape_dphubert.png"]
+    assert sorted(p.name for p in published) == ["layer_groups_dphubert.png", "pruned_shape_dphubert.png",
+                                                 "sparsity_dphubert.png"]
     assert (tmp_path / "results" / "mini" / "pruned_shape_dphubert.png").read_bytes() == b"final"
     assert publish_run_figures(tmp_path / "exp" / "distilhubert", "distilhubert", tmp_path / "results") == []

@@ -9,8 +9,9 @@ import soundfile
 import torch
 
 from upstream_distill.models import load_teacher
+from upstream_distill.training import read_metrics
 
-from ..training.conftest import read_metrics, run_pretrain, tiny_args
+from ..training.conftest import run_pretrain, tiny_args
 
 
 @pytest.fixture(scope="module")

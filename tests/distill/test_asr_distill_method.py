@@ -4,7 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ..training.conftest import read_metrics, run_pretrain
+from upstream_distill.training import read_metrics
+
+from ..training.conftest import run_pretrain
 from .conftest import distill_args
 
 FBANK_VARIANT = "pretrain/asr_distill/variants/fbank.yaml"

@@ -15,13 +15,13 @@ from upstream_distill.models import load_teacher, save_teacher
 from upstream_distill.training.checkpoint import list_checkpoints
 from upstream_distill.training.config import DataConfig
 from upstream_distill.training.data import Batch, read_audio, read_utterances
+from upstream_distill.training.logger import read_metrics
 
 from ..training.conftest import (
     REPO_ROOT,
     RUN_PRETRAIN,
     free_port,
     kill_9_after_first_checkpoint,
-    read_metrics,
     run_pretrain,
 )
 from .conftest import distill_args

@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from upstream_distill.models import PrunedModel, count_parameters, load_student
+from upstream_distill.training import read_metrics
 from upstream_distill.training.checkpoint import list_checkpoints
 
-from ..training.conftest import REPO_ROOT, RUN_PRETRAIN, kill_9_after_first_checkpoint, read_metrics, run_pretrain
+from ..training.conftest import REPO_ROOT, RUN_PRETRAIN, kill_9_after_first_checkpoint, run_pretrain
 from .conftest import distill_args
 
 pytestmark = pytest.mark.slow
@@ -62,6 +63,9 @@ def test_stage_1_logs_the_expected_size_the_target_and_lambda_every_step(pipelin
                     "pruning/lambda_1", "pruning/lambda_2", "layer_to_layer/cosine"):
             assert key in row
     assert metrics[1]["pruning/target_sparsity"] < metrics[6]["pruning/target_sparsity"] == 0.5  # the ramp
+    # drawn from those steps at every save of stage 1; stage 2 has no sparsity to draw
+    assert (pipeline_run / "prune" / "sparsity.png").stat().st_size > 5000
+    assert not (pipeline_run / "final" / "sparsity.png").exists()
     assert "pruning/lambda_1" not in read_metrics(pipeline_run / "final")[4]  # stage 2 has no constraint
     assert (pipeline_run / "prune" / "tensorboard").is_dir()
 

@@ -6,9 +6,10 @@ import torch
 import yaml
 
 from upstream_distill.models import PrunedModel, load_student
+from upstream_distill.training import read_metrics
 from upstream_distill.training.checkpoint import list_checkpoints
 
-from ..training.conftest import read_metrics, run_pretrain
+from ..training.conftest import run_pretrain
 from .conftest import distill_args
 
 pytestmark = pytest.mark.slow

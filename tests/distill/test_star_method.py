@@ -15,9 +15,9 @@ from upstream_distill.losses.temporal_gram import layerwise_tgm_loss
 from upstream_distill.models import TeacherModel, tiny_teacher_config
 from upstream_distill.models.student import StudentModel
 from upstream_distill.models.student_config import StudentConfig
-from upstream_distill.training import ConfigError
+from upstream_distill.training import ConfigError, read_metrics
 
-from ..training.conftest import read_metrics, run_pretrain
+from ..training.conftest import run_pretrain
 from .conftest import distill_args
 
 TINY_CNN = [[32, 10, 5], [32, 3, 2], [32, 3, 2], [32, 3, 2], [32, 3, 2], [32, 2, 2], [32, 2, 2]]

@@ -1,7 +1,6 @@
 """Helpers for the runner's tests: the real command line, a fake expert, small configs."""
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -9,7 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import List
 
 import pytest
 import torch
@@ -52,15 +51,6 @@ def kill_9_after_first_checkpoint(args: List[str], expdir: Path, timeout: float 
         os.kill(process.pid, signal.SIGKILL)
     finally:
         process.wait()
-
-
-def read_metrics(expdir: Path) -> Dict[int, dict]:
-    """metrics.jsonl by step; after a resume the later line of a step wins."""
-    rows = {}
-    for line in (Path(expdir) / "metrics.jsonl").read_text().splitlines():
-        row = json.loads(line)
-        rows[row["step"]] = row
-    return rows
 
 
 class LinearExpert(PretrainExpert):

@@ -7,7 +7,9 @@ import sys
 import pytest
 import torch
 
-from .conftest import REPO_ROOT, RUN_PRETRAIN, free_port, read_metrics, tiny_args
+from upstream_distill.training import read_metrics
+
+from .conftest import REPO_ROOT, RUN_PRETRAIN, free_port, tiny_args
 
 
 @pytest.mark.slow

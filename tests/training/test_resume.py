@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from upstream_distill.training import ConfigError, NonFiniteLossError, Runner
+from upstream_distill.training import ConfigError, NonFiniteLossError, Runner, read_metrics
 from upstream_distill.training import checkpoint as checkpoint_module
 from upstream_distill.training.checkpoint import list_checkpoints, save_atomic
 from upstream_distill.training.data import BatchPlan, read_utterances
 from upstream_distill.training.runner import EXPORT_NAME
 
-from .conftest import kill_9_after_first_checkpoint, read_metrics, run_pretrain, small_config, tiny_args
+from .conftest import kill_9_after_first_checkpoint, run_pretrain, small_config, tiny_args
 
 STEPS = 30
 OVERRIDES = f"config.runner.total_steps={STEPS},,config.runner.save_step=3,,config.runner.max_keep=20"

@@ -20,7 +20,6 @@ CPU in a test. Every check is reported with its status; the exit status is 1 if 
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ import numpy as np
 import torch
 
 from upstream_distill.core.paths import CHECKOUT_ROOT, default_corpus_dir
+from upstream_distill.training import read_metrics
 
 __all__ = ["main"]
 
@@ -89,8 +89,11 @@ def _run(command: List[str], log: Path) -> subprocess.CompletedProcess:
 
 def _seconds_per_step(expdir: Path) -> str:
     """The runner's own sec_per_step of the last logging window (the first ones include warm-up)."""
-    rows = [json.loads(line) for line in (expdir / "metrics.jsonl").read_text().splitlines()]
-    return f"{rows[-1]['sec_per_step']:.3f} s/update at step {rows[-1]['step']}" if rows else "no metrics"
+    rows = read_metrics(expdir)
+    if not rows:
+        return "no metrics"
+    last = rows[max(rows)]
+    return f"{last['sec_per_step']:.3f} s/update at step {last['step']}"
 
 
 def distil(method: str, teacher: Path, work: Path, args) -> Check:

@@ -136,7 +136,7 @@ def read_recipes(path: Path = STUDENT_RECIPES) -> Recipes:
 
 
 #: figures a distillation leaves in its folder (or a pipeline's stage folders) that the tables show
-RUN_FIGURES = ("pruned_shape.png", "layer_groups.png")
+RUN_FIGURES = ("pruned_shape.png", "sparsity.png", "layer_groups.png")
 
 
 def _replaced_inputs(expdir: Path) -> List[str]:

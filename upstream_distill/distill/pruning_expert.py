@@ -29,7 +29,8 @@ target ``t`` (:mod:`upstream_distill.pruning.sparsity`); the log reports
 ``ŝ``, ``t``, the expected size and λ every logging step.  Its export (and the
 student its checkpoints offer to ``distill_student -k``) is the model pruned
 for real with the gates' deterministic masks, with a figure of its per-layer
-shape beside it.
+shape beside it (``pruned_shape.png``) and one of ``ŝ``, ``t`` and λ over the
+updates logged so far (``sparsity.png``).
 """
 from __future__ import annotations
 
@@ -65,8 +66,8 @@ from upstream_distill.pruning import (
     target_sparsity_at,
 )
 from upstream_distill.pruning.budget import target_sparsity
-from upstream_distill.pruning.plot import plot_pruned_shape
-from upstream_distill.training import ExpertContext, PretrainExpert
+from upstream_distill.pruning.plot import SPARSITY_KEYS, plot_pruned_shape, plot_sparsity_trajectory
+from upstream_distill.training import ExpertContext, PretrainExpert, read_metrics
 from upstream_distill.training.checkpoint import list_checkpoints
 
 from .expert import TeacherSection
@@ -323,6 +324,16 @@ class PruningDistillationExpert(PretrainExpert):
         plot_pruned_shape(pruned.config, full, path.with_name("pruned_shape.png"),
                           title=f"{count_parameters(pruned) / 1e6:.2f}M parameters "
                                 f"({count_parameters(pruned) / self.teacher_params:.1%} of the teacher)")
+        if self.gates is not None:
+            _plot_sparsity_so_far(path.parent)
+
+
+def _plot_sparsity_so_far(folder: Path) -> None:
+    """Stage 1's ``sparsity.png`` from the steps its runner has logged so far (none before the first
+    logging step)."""
+    metrics = read_metrics(folder) if (folder / "metrics.jsonl").is_file() else {}
+    if any(all(key in row for key in SPARSITY_KEYS) for row in metrics.values()):
+        plot_sparsity_trajectory(metrics, folder / "sparsity.png", title="stage 1")
 
 
 def _last_pruning_state(folder: Path, key: str) -> dict:

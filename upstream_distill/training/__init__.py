@@ -20,6 +20,7 @@ from .config import DataConfig, OptimizerConfig, RunnerConfig, TrainingConfig
 from .data import Batch, Utterance
 from .distributed import DistEnv
 from .expert import ExpertContext, PretrainExpert
+from .logger import read_metrics
 from .runner import EXPORT_NAME, Runner
 
 __all__ = [
@@ -38,4 +39,5 @@ __all__ = [
     "TrainingConfig",
     "TrainingError",
     "Utterance",
+    "read_metrics",
 ]

@@ -15,11 +15,11 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Optional, Union
 
 from tqdm import tqdm
 
-__all__ = ["TrainLogger"]
+__all__ = ["TrainLogger", "read_metrics"]
 
 
 class TrainLogger:
@@ -76,4 +76,16 @@ class TrainLogger:
 
 
 def _jsonable(value: float):
-    return value if math.isfinite(value) else str(value)
+    return value if math.isfinite(value) else str(value)  # JSON has no NaN or inf
+
+
+def read_metrics(expdir: Path) -> Dict[int, Dict[str, Union[int, float]]]:
+    """A run's ``metrics.jsonl`` by step: the later line of a step wins (a resumed run logs its steps
+    again), and the non-finite values written as strings are floats again."""
+    rows = {}
+    for line in (Path(expdir) / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        rows[row["step"]] = {key: float(value) if isinstance(value, str) else value for key, value in row.items()}
+    return dict(sorted(rows.items()))
