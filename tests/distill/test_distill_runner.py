@@ -12,10 +12,10 @@ from upstream_distill.benchmark.layers import featurizer_weights, write_layer_we
 from upstream_distill.distill.objectives import TeacherNeeds
 from upstream_distill.distill.targets import CachedTargets, OnTheFlyTargets, cache_digest
 from upstream_distill.models import load_teacher, save_teacher
+from upstream_distill.training import read_metrics
 from upstream_distill.training.checkpoint import list_checkpoints
 from upstream_distill.training.config import DataConfig
 from upstream_distill.training.data import Batch, read_audio, read_utterances
-from upstream_distill.training.logger import read_metrics
 
 from ..training.conftest import (
     REPO_ROOT,

@@ -66,7 +66,7 @@ from upstream_distill.pruning import (
     target_sparsity_at,
 )
 from upstream_distill.pruning.budget import target_sparsity
-from upstream_distill.pruning.plot import SPARSITY_KEYS, plot_pruned_shape, plot_sparsity_trajectory
+from upstream_distill.pruning.plot import plot_pruned_shape, plot_sparsity_trajectory, sparsity_steps
 from upstream_distill.training import ExpertContext, PretrainExpert, read_metrics
 from upstream_distill.training.checkpoint import list_checkpoints
 
@@ -332,7 +332,7 @@ def _plot_sparsity_so_far(folder: Path) -> None:
     """Stage 1's ``sparsity.png`` from the steps its runner has logged so far (none before the first
     logging step)."""
     metrics = read_metrics(folder) if (folder / "metrics.jsonl").is_file() else {}
-    if any(all(key in row for key in SPARSITY_KEYS) for row in metrics.values()):
+    if sparsity_steps(metrics):
         plot_sparsity_trajectory(metrics, folder / "sparsity.png", title="stage 1")
 
 

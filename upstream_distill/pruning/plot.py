@@ -3,12 +3,12 @@ expected sparsity followed its target while the Lagrange multipliers rose."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import List, Mapping, Optional, Tuple
 
 from upstream_distill.core.atomic_files import write_atomically
 from upstream_distill.models import PrunedConfig
 
-__all__ = ["SPARSITY_KEYS", "plot_pruned_shape", "plot_sparsity_trajectory"]
+__all__ = ["SPARSITY_KEYS", "plot_pruned_shape", "plot_sparsity_trajectory", "sparsity_steps"]
 
 #: the stage-1 scalars the trajectory figure draws, as the pruning expert logs them
 SPARSITY_KEYS = ("pruning/expected_sparsity", "pruning/target_sparsity", "pruning/lambda_1", "pruning/lambda_2")
@@ -45,13 +45,18 @@ def plot_pruned_shape(pruned: PrunedConfig, full: PrunedConfig, path: Path, titl
     return Path(path)
 
 
+def sparsity_steps(metrics: Mapping[int, Mapping[str, float]]) -> List[Tuple[int, Mapping[str, float]]]:
+    """The logged steps (step, scalars) that hold every one of :data:`SPARSITY_KEYS`, in step order."""
+    return [(step, row) for step, row in sorted(metrics.items()) if all(key in row for key in SPARSITY_KEYS)]
+
+
 def plot_sparsity_trajectory(metrics: Mapping[int, Mapping[str, float]], path: Path,
                              title: Optional[str] = None) -> Path:
     """Stage 1 over its updates: the expected sparsity ŝ against the target t (left) and the multipliers
     λ1, λ2 of the Lagrangian λ1(ŝ−t) + λ2(ŝ−t)² (right), from the logged steps ``metrics`` (step → scalars,
     as ``read_metrics`` gives them); written atomically to ``path`` (PNG). Where ŝ ends short of t the
     pruned model ends above its budget, and the right panel says whether λ had stopped rising."""
-    rows = [(step, row) for step, row in sorted(metrics.items()) if all(key in row for key in SPARSITY_KEYS)]
+    rows = sparsity_steps(metrics)
     if not rows:
         raise ValueError(f"no logged step holds the pruning scalars {', '.join(SPARSITY_KEYS)}")
     import matplotlib
