@@ -2,13 +2,19 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from upstream_distill.commands.pretrain import build_parser, resolve_config
 from upstream_distill.core.errors import ConfigError
 from upstream_distill.core.paths import PRETRAIN_ROOT
 from upstream_distill.core.yaml_config import apply_overrides
-from upstream_distill.training.config import TrainingConfig, compose_config, input_file_digests
-from upstream_distill.training.optim import lr_factor
+from upstream_distill.training.config import (
+    OptimizerConfig,
+    TrainingConfig,
+    compose_config,
+    input_file_digests,
+)
+from upstream_distill.training.optim import build_optimizer, build_scheduler, lr_factor
 
 HUBERT = PRETRAIN_ROOT / "hubert_teacher"
 
@@ -60,6 +66,23 @@ def test_lr_schedule_warms_up_linearly_then_decays_to_the_final_ratio():
     assert factors[4] == 1.0 and factors[-1] == pytest.approx(1 / 6)
     assert all(a > b for a, b in zip(factors[4:], factors[5:]))
     assert lr_factor(10, 10, 4, final_ratio=0.1) == pytest.approx(0.1)
+
+
+def test_a_group_without_decay_warms_up_with_the_others_then_holds_its_peak():
+    """The pruning gates' group may keep its lr to the end while the model's decays to 0."""
+    model, gates = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2))
+    optimizer = build_optimizer([{"params": [model]}, {"params": [gates], "lr": 0.05, "decay": False}],
+                                OptimizerConfig(lr=1e-3, warmup_steps=4))
+    scheduler = build_scheduler(optimizer, OptimizerConfig(lr=1e-3, warmup_steps=4), total_steps=10)
+    lrs = []
+    for _ in range(10):
+        lrs.append([group["lr"] for group in optimizer.param_groups])
+        optimizer.step()
+        scheduler.step()
+    model_lr, gate_lr = zip(*lrs)
+    assert gate_lr[:4] == pytest.approx([0.0125, 0.025, 0.0375, 0.05])
+    assert gate_lr[4:] == pytest.approx([0.05] * 6)
+    assert model_lr[3] == pytest.approx(1e-3) and model_lr[-1] == pytest.approx(1e-3 / 6)
 
 
 def test_a_hugging_face_folder_is_one_input_and_caches_are_none(tmp_path):

@@ -14,7 +14,9 @@
   ``target_params: 23.6M``; ``units`` (:data:`~upstream_distill.pruning.UNITS`);
   ``init_drop`` per unit; ``sparsity_warmup_steps`` (the target ramps up
   linearly over them); ``gate_lr`` and ``lambda_lr`` (DPHuBERT: 0.02 each,
-  scheduled like the model's);
+  scheduled like the model's); ``decay_gate_lr`` (DPHuBERT: true, the two
+  decay to 0 with the model's lr; false holds them at their peak after
+  warm-up, so a short run's gates and multipliers keep moving to the target);
 * ``objectives``: as the distillation expert's; DPHuBERT's is
   ``layer_to_layer``, SKILL's ``group_mean``;
 * ``layer_groups`` (SKILL): how the teacher's layers are grouped by similarity
@@ -91,6 +93,7 @@ class PruningSection:
     sparsity_warmup_steps: int = 5000  # the target ramps from 0 over these updates
     gate_lr: float = 0.02  # log_alpha's peak learning rate
     lambda_lr: float = 0.02  # the multipliers' (by gradient ascent)
+    decay_gate_lr: bool = True  # both decay with the model's lr (DPHuBERT); false: held after warm-up
 
     def __post_init__(self):
         self.sparsity_warmup_steps = int(self.sparsity_warmup_steps)
@@ -241,15 +244,19 @@ class PruningDistillationExpert(PretrainExpert):
             log(f"pruning {', '.join(self.gates.gate_config.units)} from sparsity {self.start:.4f} to {self.target:.4f} "
                 f"({(1 - self.target) * self.gates.original_parameters / 1e6:.2f}M parameters), ramped over "
                 f"{self.pruning.sparsity_warmup_steps} updates; gate lr {self.pruning.gate_lr:g}, "
-                f"lambda lr {self.pruning.lambda_lr:g}")
+                f"lambda lr {self.pruning.lambda_lr:g}, "
+                f"{'decaying with the model' if self.pruning.decay_gate_lr else 'held after warm-up'}")
         log("objectives: " + ", ".join(f"{name} x {o.weight:g}" for name, o in self.objectives.items()))
 
     def trainable_parameters(self):
         groups = [{"params": list(self.student.parameters()) + list(self.objectives.parameters())}]
         if self.gates is not None:
-            # the schedule scales every group, as DPHuBERT's: gates and multipliers warm up and decay too
-            groups.append({"params": list(self.gates.parameters()), "lr": self.pruning.gate_lr})
-            groups.append({"params": list(self.lagrangian.parameters()), "lr": self.pruning.lambda_lr})
+            # the schedule scales every group, as DPHuBERT's: gates and multipliers warm up and decay
+            # too, unless decay_gate_lr is off
+            decay = self.pruning.decay_gate_lr
+            groups.append({"params": list(self.gates.parameters()), "lr": self.pruning.gate_lr, "decay": decay})
+            groups.append({"params": list(self.lagrangian.parameters()), "lr": self.pruning.lambda_lr,
+                           "decay": decay})
         return groups
 
     def train(self, mode: bool = True):

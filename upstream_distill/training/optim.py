@@ -2,7 +2,9 @@
 
 The schedule is a pure function of the update count (``lr_factor``), held by
 a ``LambdaLR`` whose state is checkpointed, so a resumed run uses the same
-learning rate at the same step as an uninterrupted one.
+learning rate at the same step as an uninterrupted one.  A parameter group
+with ``"decay": False`` warms up with the others and then stays at its peak
+(DPHuBERT's pruning gates decay with the model; a short run may hold them).
 """
 from __future__ import annotations
 
@@ -26,15 +28,18 @@ def build_optimizer(params: Union[Iterable[torch.nn.Parameter], Iterable[dict]],
                              weight_decay=config.weight_decay)
 
 
-def lr_factor(step: int, total_steps: int, warmup_steps: int, final_ratio: float = 0.0) -> float:
+def lr_factor(step: int, total_steps: int, warmup_steps: int, final_ratio: float = 0.0,
+              decay: bool = True) -> float:
     """Multiplier of the peak lr for update ``step`` (0-based).
 
     ``(step + 1) / warmup`` while warming up (so the first update is not
     wasted at lr 0), then linear from 1 at the end of warm-up to
-    ``final_ratio`` at ``total_steps``.
+    ``final_ratio`` at ``total_steps``; without ``decay``, 1 after warm-up.
     """
     if step < warmup_steps:
         return (step + 1) / warmup_steps
+    if not decay:
+        return 1.0
     remaining = max(total_steps - warmup_steps, 1)
     progress = min((step - warmup_steps) / remaining, 1.0)
     return 1.0 - (1.0 - final_ratio) * progress
@@ -42,4 +47,7 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int, final_ratio: float
 
 def build_scheduler(optimizer: torch.optim.Optimizer, config: OptimizerConfig, total_steps: int) -> LambdaLR:
     warmup = config.warmup_for(total_steps)
-    return LambdaLR(optimizer, lambda step: lr_factor(step, total_steps, warmup, config.final_lr_ratio))
+    def schedule(decay: bool):
+        return lambda step: lr_factor(step, total_steps, warmup, config.final_lr_ratio, decay)
+
+    return LambdaLR(optimizer, [schedule(group.get("decay", True)) for group in optimizer.param_groups])
