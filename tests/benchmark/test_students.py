@@ -135,6 +135,37 @@ students:
 
 
 @pytest.mark.slow
+def test_a_student_whose_recipe_changed_is_set_aside_and_distilled_afresh(tiny_corpus, tmp_path):
+    """run_pretrain.py refuses to resume a run under another config; the benchmark sees it first."""
+    def recipe(override):
+        (tmp_path / "students.yaml").write_text(f"""
+students:
+  pupil:
+    method: distilhubert
+    override: "config.runner.total_steps=2,,config.runner.save_step=2{override}"
+    cache_teacher: false
+""")
+
+    expdir = tmp_path / "exp" / "students" / "tiny" / "pupil"
+    recipe("")
+    first = benchmark(tmp_path, tiny_corpus, "--student", "pupil", "--distill-only")
+    assert first.returncode == 0, first.stderr[-3000:]
+    first_export = (expdir / "upstream.pt").read_bytes()
+
+    recipe(",,config.runner.log_step=1")  # a key that does not alter the student: the run stands
+    same = benchmark(tmp_path, tiny_corpus, "--student", "pupil", "--distill-only")
+    assert same.returncode == 0, same.stderr[-3000:]
+    assert "set aside" not in same.stderr and (expdir / "upstream.pt").read_bytes() == first_export
+
+    recipe(",,config.optimizer.lr=5.0e-4")
+    second = benchmark(tmp_path, tiny_corpus, "--student", "pupil", "--distill-only")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "student pupil: config.optimizer.lr changed since it was distilled; old run set aside" in second.stderr, second.stderr[-4000:]
+    assert (expdir.with_name("pupil.superseded") / "upstream.pt").read_bytes() == first_export
+    assert (expdir / "upstream.pt").read_bytes() != first_export
+
+
+@pytest.mark.slow
 def test_a_recipe_seed_reaches_run_pretrain_and_changes_the_student(tiny_corpus, tmp_path):
     steps = "config.runner.total_steps=2,,config.runner.save_step=2"
     (tmp_path / "students.yaml").write_text(f"""

@@ -70,6 +70,21 @@ def test_stage_1_logs_the_expected_size_the_target_and_lambda_every_step(pipelin
     assert (pipeline_run / "prune" / "tensorboard").is_dir()
 
 
+def test_changed_runs_names_each_stage_folder_that_began_with_other_settings(pipeline_run, tiny_corpus,
+                                                                              teacher_file):
+    """What the benchmark asks before re-running a recipe: which stage would refuse to resume, and why."""
+    from upstream_distill.commands.pretrain import changed_runs
+
+    def changed(overrides=""):
+        return changed_runs(_args(tiny_corpus, teacher_file, pipeline_run, overrides))
+
+    assert changed() == {}
+    assert changed("config.runner.log_step=7") == {}  # does not alter the result
+    assert changed("config.model.pruning.gate_lr=0.5") == {pipeline_run / "prune": ["config.model.pruning.gate_lr"]}
+    assert changed("config.model.objectives.layer_to_layer.cosine_weight=2.0") == {
+        pipeline_run / stage: ["config.model.objectives.layer_to_layer.cosine_weight"] for stage in STAGES}
+
+
 def _kill_when(args, ready, timeout: float = 120) -> None:
     process = subprocess.Popen([sys.executable, str(RUN_PRETRAIN), "--threads", "1", *args], cwd=REPO_ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

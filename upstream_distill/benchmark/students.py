@@ -4,8 +4,9 @@
 subprocess (``--preset``, ``--cache-teacher``, the recipe's ``-g``/``-o``) into
 ``exp/benchmark/students/<preset>/NAME/``, then scores ``distill_student -k .../upstream.pt`` under
 the row name NAME. An interrupted distillation resumes from its last checkpoint; a finished
-one returns at once, so re-running the benchmark redoes nothing. A run whose teacher (or other
-input file) was since replaced behind the same path is moved to ``NAME.superseded/`` and distilled
+one returns at once, so re-running the benchmark redoes nothing. A run whose config has changed
+since it began (the method's YAML or preset, the recipe's ``-o``) or whose teacher (or other input
+file) was since replaced behind the same path is moved to ``NAME.superseded/`` and distilled
 afresh. A row ``int8_of: ROW`` is ROW's student quantised to int8 by ``run_export.py --format int8``
 (ROW distilled first if needed), scored the same way. ``--study NAME`` does the same for every row of a study and writes its own table
 (``results/<preset>/NAME.md``).
@@ -21,9 +22,11 @@ from typing import Dict, List, Optional
 
 import yaml
 
+from ..commands.pretrain import changed_runs
 from ..core.atomic_files import write_atomically
+from ..core.errors import ConfigError
 from ..core.paths import DATA_ROOT, PRETRAIN_ROOT, STUDENT_RECIPES
-from ..training.config import replaced_input_files
+from ..training.config import INPUT_FILES_KEY
 from ..training.runner import EXPORT_NAME  # what run_pretrain.py leaves in the experiment folder
 from .runs import RunFailed, run_logged, set_aside
 from .upstream_spec import UpstreamSpec
@@ -51,8 +54,11 @@ class StudentRecipe:
         return exp_root / preset / self.name
 
     def pretrain_command(self, preset: str, corpus: Path, expdir: Path) -> List[str]:
-        cmd = [sys.executable, *RUN_PRETRAIN, "-u", self.method, "--preset", preset,
-               "--corpus", str(corpus), "-p", str(expdir)]
+        return [sys.executable, *RUN_PRETRAIN, *self.pretrain_args(preset, corpus, expdir)]
+
+    def pretrain_args(self, preset: str, corpus: Path, expdir: Path) -> List[str]:
+        """``run_pretrain.py``'s flags for this recipe."""
+        cmd = ["-u", self.method, "--preset", preset, "--corpus", str(corpus), "-p", str(expdir)]
         overrides = [self.override] if self.override else []
         if self.cache_teacher:
             # one cache for all students of the preset: it is keyed by teacher file, layers and corpus
@@ -139,20 +145,26 @@ def read_recipes(path: Path = STUDENT_RECIPES) -> Recipes:
 RUN_FIGURES = ("pruned_shape.png", "sparsity.png", "layer_groups.png")
 
 
-def _replaced_inputs(expdir: Path) -> List[str]:
-    """The input files (teacher, ...) replaced since the run in ``expdir`` began, by the config
-    run_pretrain.py wrote then (a pipeline: when each stage began)."""
-    return sorted({key for recorded in [expdir / "config.yaml", *sorted(expdir.glob("*/config.yaml"))]
-                   if recorded.is_file()
-                   for key in replaced_input_files(yaml.safe_load(recorded.read_text(encoding="utf-8")) or {})})
+def changed_since_distilled(recipe: StudentRecipe, preset: str, corpus: Path, exp_root: Path) -> List[str]:
+    """What changed since the recipe's run began, so that ``run_pretrain.py`` would refuse to resume it:
+    ``"model.teacher.checkpoint replaced"``, ``"config.model.pruning.gate_lr changed"``, ..."""
+    expdir = recipe.expdir(exp_root, preset)
+    try:
+        changed = changed_runs(recipe.pretrain_args(preset, corpus, expdir))
+    except ConfigError:  # a broken recipe: run_pretrain.py says what is wrong, in its log
+        return []
+    prefix = f"config.{INPUT_FILES_KEY}."
+    keys = {key for differ in changed.values() for key in differ}
+    return sorted(f"{key[len(prefix):]} replaced" if key.startswith(prefix) else f"{key} changed" for key in keys)
 
 
-def looks_distilled(recipe: StudentRecipe, preset: str, exp_root: Path) -> bool:
-    """The recipe's export is there and its inputs unchanged: ``distil`` will most likely return at once
-    (run_pretrain.py has the last word). For the benchmark's plan."""
+def looks_distilled(recipe: StudentRecipe, preset: str, corpus: Path, exp_root: Path) -> bool:
+    """The recipe's export is there and its config and inputs unchanged: ``distil`` will most likely
+    return at once (run_pretrain.py has the last word). For the benchmark's plan."""
     if recipe.base is not None:
-        return looks_distilled(recipe.base, preset, exp_root) and _int8_is_current(recipe, preset, exp_root)
-    return recipe.export(exp_root, preset).is_file() and not _replaced_inputs(recipe.expdir(exp_root, preset))
+        return looks_distilled(recipe.base, preset, corpus, exp_root) and _int8_is_current(recipe, preset, exp_root)
+    return (recipe.export(exp_root, preset).is_file()
+            and not changed_since_distilled(recipe, preset, corpus, exp_root))
 
 
 def _int8_is_current(recipe: StudentRecipe, preset: str, exp_root: Path) -> bool:
@@ -180,10 +192,10 @@ def distil(recipe: StudentRecipe, preset: str, corpus: Path, exp_root: Path) -> 
     if recipe.base is not None:
         return _quantize(recipe, preset, corpus, exp_root)
     expdir = recipe.expdir(exp_root, preset)
-    replaced = _replaced_inputs(expdir)
-    if replaced:
-        LOG.info("student %s: %s replaced since it was distilled; old run set aside in %s", recipe.name,
-                 ", ".join(replaced), set_aside(expdir))
+    changed = changed_since_distilled(recipe, preset, corpus, exp_root)
+    if changed:
+        LOG.info("student %s: %s since it was distilled; old run set aside in %s", recipe.name,
+                 ", ".join(changed), set_aside(expdir))
     expdir.mkdir(parents=True, exist_ok=True)
     run_logged(recipe.pretrain_command(preset, corpus, expdir), expdir / "benchmark_pretrain.log")
     export = expdir / EXPORT_NAME

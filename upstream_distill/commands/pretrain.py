@@ -27,12 +27,14 @@ traceback; exit status 2 for usage errors, 1 for the others.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import logging
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, List, Optional, Sequence, Tuple, Type
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
 
 import yaml
 
@@ -47,12 +49,13 @@ from upstream_distill.training.config import (
     TrainingConfig,
     compose_config,
     input_file_digests,
+    resume_conflicts,
 )
 from upstream_distill.training.expert import PretrainExpert
 
 from .pipeline import Pipeline, ladder_rungs, read_pipeline
 
-__all__ = ["PRESETS", "build_parser", "load_expert_class", "main", "resolve_config"]
+__all__ = ["PRESETS", "build_parser", "changed_runs", "load_expert_class", "main", "resolve_config"]
 
 PRESETS = tuple(CORPUS_PRESETS)  # the embedded corpus sizes: tiny, mini
 DEFAULT_SEED = 1337
@@ -255,39 +258,69 @@ def _run(args, config: dict, folder: Path, expdir: Path) -> Path:
     return expdir / EXPORT_NAME
 
 
-def _run_pipeline(args, folder: Path, pipeline: Pipeline, expdir: Path) -> None:
-    """Each stage into ``expdir/<name>``, in order; ``${previous}`` is the folder before. A re-run
-    resumes the stage a kill interrupted (finished ones return at once). The last stage's export
-    and its figures are copied to ``expdir``, as a one-run method leaves them.
+@dataclass(frozen=True)
+class _StageRun:
+    """One run of a command: its folder, and its config resolved when asked (as the run starts, so a
+    stage's file digests see what the stages before it wrote)."""
 
+    folder: Path
+    resolve: Callable[[], dict]
+    label: str = ""  # "rung 1/2 (1_4.5M), stage 1/2 'prune'" in a pipeline
+    copy_to: Tuple[Path, ...] = ()  # where its export and figures go once it has run (a rung's last stage)
+
+
+def _stage_runs(args, folder: Path, pipeline: Optional[Pipeline], expdir: Path) -> List[_StageRun]:
+    """The runs ``run_pretrain.py`` makes, in order: one into ``expdir``, or a pipeline's stages.
+
+    Each stage of a pipeline runs into ``expdir/<name>``; ``${previous}`` is the folder before, and
+    the last stage's export and figures are copied to ``expdir``, as a one-run method leaves them.
     A ladder (several sizes) runs the stages once per size in ``expdir/<n>_<size>/``, each rung's
     first stage continuing the one of the rung before; every rung's export is copied to its folder,
     and the last (smallest) rung's to ``expdir`` too.
     """
-    log = logging.getLogger("run_pretrain")
+    if pipeline is None:
+        return [_StageRun(expdir, lambda: resolve_config(args))]
     # the sizes only: the stages' full configs (corpus, file digests) are resolved as each one starts
     first = _composed(args, args.config or folder / pipeline.stages[0].runner,
                       args.upstream_config or folder / pipeline.stages[0].model)
     rungs = ladder_rungs(pipeline, first)
-    continued = None
+    runs, continued = [], None
     for rung, (rung_name, sizes) in enumerate(rungs):
-        rung_dir, previous, export = expdir / rung_name if rung_name else expdir, None, None
+        rung_dir, previous = expdir / rung_name if rung_name else expdir, None
         for index, stage in enumerate(pipeline.stages):
             settings = list(sizes)
             if index == 0 and continued is not None:
                 settings.append((pipeline.ladder.continue_key.split("."), str(continued)))
-            config = resolve_config(args, runner_file=(args.config if index == 0 else None) or folder / stage.runner,
-                                    model_file=(args.upstream_config if index == 0 else None) or folder / stage.model,
-                                    previous=previous, later_stage=index > 0 or rung > 0, settings=settings)
+            resolve = functools.partial(
+                resolve_config, args, runner_file=(args.config if index == 0 else None) or folder / stage.runner,
+                model_file=(args.upstream_config if index == 0 else None) or folder / stage.model,
+                previous=previous, later_stage=index > 0 or rung > 0, settings=settings)
             where = f"rung {rung + 1}/{len(rungs)} ({rung_name}), " if rung_name else ""
-            log.info(f"{where}stage {index + 1}/{len(pipeline.stages)} '{stage.name}' in {rung_dir / stage.name}")
-            export = _run(args, config, folder, rung_dir / stage.name)
+            copy_to = ()
+            if index == len(pipeline.stages) - 1:
+                copy_to = (rung_dir, expdir) if rung_dir != expdir and rung == len(rungs) - 1 else (rung_dir,)
+            runs.append(_StageRun(rung_dir / stage.name, resolve,
+                                  f"{where}stage {index + 1}/{len(pipeline.stages)} '{stage.name}'", copy_to))
             previous = (rung_dir / stage.name).resolve()
             if index == 0:
                 continued = previous
-        _copy_artefacts(export, rung_dir)
-        if rung_dir != expdir and rung == len(rungs) - 1:
-            _copy_artefacts(export, expdir)
+    return runs
+
+
+def changed_runs(argv: Sequence[str]) -> Dict[Path, List[str]]:
+    """The folders in which ``run_pretrain.py ARGV`` would refuse to resume, each with the config keys
+    its run began with other values of (a changed preset, -o, or a replaced input file:
+    ``config.input_files.<key>``). Folders that are new, or hold a run of the same config, are absent."""
+    args = build_parser().parse_args(list(argv))
+    folder = method_folder(args.upstream)
+    changed = {}
+    for run in _stage_runs(args, folder, read_pipeline(folder), _experiment_dir(args)):
+        recorded = run.folder / "config.yaml"
+        if recorded.is_file():
+            differ = resume_conflicts(yaml.safe_load(recorded.read_text(encoding="utf-8")) or {}, run.resolve())
+            if differ:
+                changed[run.folder] = differ
+    return changed
 
 
 def _copy_artefacts(export: Path, folder: Path) -> None:
@@ -307,10 +340,12 @@ def main(argv: Optional[List[str]] = None) -> int:
 
             torch.set_num_threads(args.threads)
         pipeline = read_pipeline(folder)
-        if pipeline is not None:
-            _run_pipeline(args, folder, pipeline, expdir)
-        else:
-            _run(args, resolve_config(args), folder, expdir)
+        for run in _stage_runs(args, folder, pipeline, expdir):
+            if run.label:
+                logging.getLogger("run_pretrain").info(f"{run.label} in {run.folder}")
+            export = _run(args, run.resolve(), folder, run.folder)
+            for destination in run.copy_to:
+                _copy_artefacts(export, destination)
     except ConfigError as err:
         print(f"run_pretrain.py: error: {err}", file=sys.stderr)
         return 2

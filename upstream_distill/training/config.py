@@ -28,6 +28,7 @@ from typing import Any, Dict, List, Mapping, Optional
 from upstream_distill.core.errors import ConfigError
 from upstream_distill.core.provenance import file_digest
 from upstream_distill.core.yaml_config import (
+    config_differences,
     preset_names,
     read_yaml,
     typed_section,
@@ -42,9 +43,10 @@ __all__ = [
     "OptimizerConfig",
     "RunnerConfig",
     "TrainingConfig",
+    "RESUME_MAY_DIFFER",
     "compose_config",
     "input_file_digests",
-    "replaced_input_files",
+    "resume_conflicts",
 ]
 
 MODEL_KEY = "model"
@@ -178,11 +180,19 @@ def input_file_digests(node: Any, prefix: str = MODEL_KEY) -> Dict[str, str]:
     return digests
 
 
-def replaced_input_files(config: Mapping) -> List[str]:
-    """Dotted keys of the files a run recorded in ``config[INPUT_FILES_KEY]`` that are gone or now hold
-    other bytes (a teacher re-trained under the same path); empty for a run from before the record."""
-    current = input_file_digests(config.get(MODEL_KEY) or {})
-    return sorted(key for key, digest in (config.get(INPUT_FILES_KEY) or {}).items() if current.get(key) != digest)
+#: config keys that may change between a run and its resumption (they do not alter the result)
+RESUME_MAY_DIFFER = ("config.datarc.num_workers", "config.runner.log_step", "config.runner.save_step",
+                     "config.runner.max_keep")
+
+
+def resume_conflicts(recorded: Mapping, config: Mapping) -> List[str]:
+    """Dotted keys in which ``config`` differs from the one a run ``recorded`` when it began, except
+    :data:`RESUME_MAY_DIFFER`: a run resumes only when this is empty. A replaced input file shows as
+    ``config.input_files.<its key>``; a run from before input files were recorded ignores them."""
+    may_differ = RESUME_MAY_DIFFER
+    if INPUT_FILES_KEY not in recorded:
+        may_differ += (f"config.{INPUT_FILES_KEY}",)
+    return [key for key in config_differences(dict(recorded), dict(config)) if key not in may_differ]
 
 
 @dataclass

@@ -14,7 +14,7 @@ data plan, the same random masks and dropout.  An unreadable newest
 checkpoint (a disk that filled up, a copy cut short) is set aside as
 ``*.ckpt.corrupt`` with a warning naming it, and the previous one is used.
 The checkpoint's config must equal the command's (except the keys in
-``RESUME_MAY_DIFFER``), so a changed command cannot silently continue
+``config.RESUME_MAY_DIFFER``), so a changed command cannot silently continue
 another run.
 
 At each save the export (``upstream.pt``) is written before the checkpoint
@@ -44,7 +44,6 @@ import torch
 from upstream_distill.core.errors import ConfigError, NonFiniteLossError, TrainingError
 from upstream_distill.core.faults import fault_point
 from upstream_distill.core.locks import exclusive_lock
-from upstream_distill.core.yaml_config import config_differences
 from upstream_distill.models import count_parameters
 
 from .checkpoint import (
@@ -57,14 +56,14 @@ from .checkpoint import (
     restore_rng,
     save_atomic,
 )
-from .config import INPUT_FILES_KEY, TrainingConfig
+from .config import TrainingConfig, resume_conflicts
 from .data import BatchPlan, BatchStream, read_utterances
 from .distributed import DistEnv
 from .expert import ExpertContext, PretrainExpert
 from .logger import TrainLogger
 from .optim import build_optimizer, build_scheduler
 
-__all__ = ["EXPORT_NAME", "RESUME_MAY_DIFFER", "Runner"]
+__all__ = ["EXPORT_NAME", "Runner"]
 
 #: the expert's upstream-ready artefact, rewritten at every save
 EXPORT_NAME = "upstream.pt"
@@ -73,9 +72,6 @@ LOCK_NAME = ".run.lock"
 CHECKPOINT_FORMAT = "upstream_distill.pretrain/1"
 #: DDP replicas must stay equal; all-reduced gradients make them bit-identical in practice
 REPLICA_TOLERANCE = 1e-6
-#: config keys that may change between a run and its resumption (they do not alter the result)
-RESUME_MAY_DIFFER = ("config.datarc.num_workers", "config.runner.log_step", "config.runner.save_step",
-                     "config.runner.max_keep")
 
 
 def seed_everything(seed: int) -> None:
@@ -117,10 +113,7 @@ class Runner:
             return None
         if payload.get("format") != CHECKPOINT_FORMAT:
             raise ConfigError(f"{path} is not a checkpoint of this runner; use another -p/-n")
-        may_differ = RESUME_MAY_DIFFER
-        if INPUT_FILES_KEY not in payload["config"]:  # a run from before input files were recorded
-            may_differ += (f"config.{INPUT_FILES_KEY}",)
-        differ = [key for key in config_differences(payload["config"], self.config.raw) if key not in may_differ]
+        differ = resume_conflicts(payload["config"], self.config.raw)
         if differ:
             raise ConfigError(f"{self.expdir} holds a run with another config (differs in {differ}); "
                               f"resume it with the same flags, or start over in another -p/-n folder")

@@ -9,7 +9,7 @@ from typing import Callable
 
 from ..protocol import PROTOCOL_FILE
 from ..runs import TaskRun, claim, set_aside
-from ..students import StudentRecipe, _replaced_inputs, looks_distilled
+from ..students import StudentRecipe, changed_since_distilled, looks_distilled
 from .config import DISTILL_SECTION
 from .jobs import DistilJob, TaskRunJob
 
@@ -46,10 +46,11 @@ def run_target(run: TaskRun, preset: str, corpus: Path) -> Target:
                   TaskRunJob(run, preset, corpus), lambda: _being_trained(run))
 
 
-def _prepare_distillation(expdir: Path) -> None:
-    """Set aside a distillation whose teacher (or other input) was replaced, as ``distil`` would in the job,
-    with job.json and the logs inside it."""
-    if _replaced_inputs(expdir):
+def _prepare_distillation(recipe: StudentRecipe, preset: str, corpus: Path, students_root: Path) -> None:
+    """Set aside a distillation whose config changed or whose teacher (or other input) was replaced, as
+    ``distil`` would in the job, with job.json and the logs inside it."""
+    expdir = recipe.expdir(students_root, preset)
+    if changed_since_distilled(recipe, preset, corpus, students_root):
         set_aside(expdir)
     expdir.mkdir(parents=True, exist_ok=True)
 
@@ -57,5 +58,6 @@ def _prepare_distillation(expdir: Path) -> None:
 def distillation_target(recipe: StudentRecipe, preset: str, corpus: Path, students_root: Path) -> Target:
     expdir = recipe.expdir(students_root, preset)
     return Target(f"distil {recipe.name}", DISTILL_SECTION, expdir, "",
-                  lambda: looks_distilled(recipe, preset, students_root), lambda: _prepare_distillation(expdir),
+                  lambda: looks_distilled(recipe, preset, corpus, students_root),
+                  lambda: _prepare_distillation(recipe, preset, corpus, students_root),
                   DistilJob(recipe, preset, corpus, students_root))

@@ -33,7 +33,7 @@ def distil_student(recipe: StudentRecipe, args: argparse.Namespace, corpus: Path
 def distil_kind(recipe: StudentRecipe, args: argparse.Namespace) -> str:
     """A student found distilled is only checked again (run_pretrain.py returns at once): another kind of
     step for the ETA than a distillation."""
-    return CHECK_KIND if looks_distilled(recipe, args.preset, students_root(args)) else DISTIL_KIND
+    return CHECK_KIND if looks_distilled(recipe, args.preset, corpus_of(args), students_root(args)) else DISTIL_KIND
 
 
 def distill_only(args: argparse.Namespace) -> int:
