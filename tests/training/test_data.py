@@ -1,9 +1,14 @@
 """The data plan: length buckets, aligned crops, a deterministic order per (seed, epoch), sharding, audio checks."""
 from __future__ import annotations
 
+import multiprocessing
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 import soundfile
+import torch
 
 from upstream_distill.training import DataError
 from upstream_distill.training.config import DataConfig
@@ -50,12 +55,16 @@ def test_ranks_get_disjoint_equal_shards_of_the_same_plan():
     assert not seen[0] & seen[1]
 
 
-def test_the_stream_resumes_at_its_position(tiny_corpus):
+def _stream_setup(tiny_corpus):
     libri = tiny_corpus / "LibriSpeech"
     config = _config(libri_root=str(libri), bucket_dir=str(libri / "len_for_bucket"),
                      sets=["train-clean-100"], batch_size=3)
     utterances = read_utterances(config)
-    plan = BatchPlan([u.length for u in utterances], config, seed=5)
+    return utterances, BatchPlan([u.length for u in utterances], config, seed=5)
+
+
+def test_the_stream_resumes_at_its_position(tiny_corpus):
+    utterances, plan = _stream_setup(tiny_corpus)
     stream = BatchStream(utterances, plan, num_workers=0)
     keys = [next(stream).keys for _ in range(len(plan.epoch(0)) + 3)]
     assert stream.position == (1, 3)
@@ -64,6 +73,36 @@ def test_the_stream_resumes_at_its_position(tiny_corpus):
     batch = next(stream)
     assert batch.wavs.shape[0] == len(batch) == 3 and batch.lengths.max() == batch.wavs.shape[1]
     assert all(offset % 320 == 0 for offset in batch.offsets.tolist())
+
+
+def test_a_stream_with_a_worker_gives_the_same_batches_across_epochs_and_resumes(tiny_corpus):
+    utterances, plan = _stream_setup(tiny_corpus)
+    count = 2 * len(plan.epoch(0)) + 2
+    alone = BatchStream(utterances, plan, num_workers=0)
+    expected = [next(alone) for _ in range(count)]
+    helped = BatchStream(utterances, plan, num_workers=1)
+    got = [next(helped) for _ in range(count)]
+    assert helped.position == alone.position == (2, 2)
+    assert [b.keys for b in got] == [b.keys for b in expected]
+    assert all(torch.equal(a.wavs, b.wavs) for a, b in zip(got, expected))
+    resumed = BatchStream(utterances, plan, num_workers=1, epoch=0, batch=len(plan.epoch(0)))  # end of epoch 0
+    assert next(resumed).keys == expected[len(plan.epoch(0))].keys and resumed.position == (1, 1)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads a process's resident size in /proc")
+def test_the_loader_worker_does_not_hold_a_copy_of_the_trainer(tiny_corpus):
+    """A forked worker maps (and, as the trainer rewrites its pages, keeps privately) all of the trainer's
+    memory; a spawned one holds only its imports."""
+    utterances, plan = _stream_setup(tiny_corpus)
+    trainer_state = torch.ones(3 * 2**27)  # 1.5 GiB, resident
+    stream = BatchStream(utterances, plan, num_workers=1)
+    next(stream)
+    workers = multiprocessing.active_children()
+    assert workers
+    for worker in workers:
+        status = Path(f"/proc/{worker.pid}/status").read_text()
+        resident = int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) * 1024
+        assert resident < trainer_state.numel() * 4 / 2, f"a worker holds {resident / 2**30:.2f} GiB"
 
 
 def test_min_timestep_filters_and_an_empty_result_names_the_folder(tiny_corpus):

@@ -13,7 +13,12 @@ Why it is built this way:
 * crops start at a multiple of ``crop_multiple`` samples so frame-level
   targets (e.g. HuBERT's units at 20 ms) stay aligned: a :class:`Batch`
   carries each crop's utterance key and start;
-* distributed runs take every ``world_size``-th batch of the same plan.
+* distributed runs take every ``world_size``-th batch of the same plan;
+* one loader serves the whole run, its worker processes *spawned* once: a
+  worker forked from the trainer keeps a private copy of every page the
+  trainer rewrites after the fork, so a loader re-forked each epoch ended up
+  doubling the trainer's memory (5.6 GB private in the one worker of the mini
+  DPHuBERT stage 1, beside a 6 GB trainer), and ``num_workers`` times that.
 """
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ import numpy as np
 import soundfile
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from upstream_distill.core.errors import DataError
 
@@ -182,6 +187,19 @@ class BatchPlan:
         return index, start, limit
 
 
+class _PlanBatches(Sampler):
+    """The plan's batches from ``(epoch, batch)`` on, epoch after epoch, without end."""
+
+    def __init__(self, plan: BatchPlan, epoch: int, batch: int):
+        self.plan, self.epoch, self.batch = plan, epoch, batch
+
+    def __iter__(self) -> Iterator[List[Crop]]:
+        epoch, first = self.epoch, self.batch
+        while True:
+            yield from self.plan.epoch(epoch)[first:]
+            epoch, first = epoch + 1, 0
+
+
 class BatchStream:
     """An endless iterator over batches that knows its position ``(epoch, batch)``.
 
@@ -195,22 +213,27 @@ class BatchStream:
         self.dataset = _CropDataset(utterances, plan.config.sample_rate)
         self.plan, self.num_workers = plan, num_workers
         self.epoch, self.batch = epoch, batch
+        self._epoch_length = {}
         self._iterator = None
 
     @property
     def position(self) -> Tuple[int, int]:
         return self.epoch, self.batch
 
+    def _length(self, epoch: int) -> int:
+        if epoch not in self._epoch_length:
+            self._epoch_length = {epoch: len(self.plan.epoch(epoch))}
+        return self._epoch_length[epoch]
+
     def _open(self) -> Iterator[Batch]:
-        batches = self.plan.epoch(self.epoch)
-        if self.batch >= len(batches):  # resumed exactly at the end of an epoch
+        if self.batch >= self._length(self.epoch):  # a checkpoint taken at the very end of an epoch
             self.epoch, self.batch = self.epoch + 1, 0
-            batches = self.plan.epoch(self.epoch)
         # Own generator: the loader must not draw from the global torch RNG,
         # which the checkpoint restores for the model's dropout and masks.
         generator = torch.Generator().manual_seed(self.plan.seed * 1000003 + self.epoch)
-        return iter(DataLoader(self.dataset, batch_sampler=batches[self.batch:], collate_fn=_collate,
-                               num_workers=self.num_workers, generator=generator))
+        return iter(DataLoader(self.dataset, batch_sampler=_PlanBatches(self.plan, self.epoch, self.batch),
+                               collate_fn=_collate, num_workers=self.num_workers, generator=generator,
+                               multiprocessing_context="spawn" if self.num_workers > 0 else None))
 
     def __iter__(self) -> "BatchStream":
         return self
@@ -218,10 +241,8 @@ class BatchStream:
     def __next__(self) -> Batch:
         if self._iterator is None:
             self._iterator = self._open()
-        try:
-            batch = next(self._iterator)
-        except StopIteration:
-            self.epoch, self.batch, self._iterator = self.epoch + 1, 0, None
-            return next(self)
+        batch = next(self._iterator)
         self.batch += 1
+        if self.batch == self._length(self.epoch):
+            self.epoch, self.batch = self.epoch + 1, 0
         return batch
