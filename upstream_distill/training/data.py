@@ -161,6 +161,15 @@ class BatchPlan:
             raise DataError(f"only {len(self.lengths)} utterances for batches of "
                             f"{config.batch_size} on {world_size} process(es) (config.datarc.batch_size)")
 
+    @property
+    def batches_per_epoch(self) -> int:
+        """This process's number of batches in every epoch: the pools' sizes, not their contents, decide it."""
+        cfg, count = self.config, len(self.lengths)
+        pool_size = cfg.batch_size * cfg.bucket_pool
+        per_pool = -(-pool_size // cfg.batch_size)
+        batches = count // pool_size * per_pool + -(-(count % pool_size) // cfg.batch_size)
+        return (batches - batches % self.world_size) // self.world_size
+
     def epoch(self, epoch: int) -> List[List[Crop]]:
         """This process's batches of ``epoch``; every rank gets the same number."""
         cfg = self.config
@@ -213,20 +222,14 @@ class BatchStream:
         self.dataset = _CropDataset(utterances, plan.config.sample_rate)
         self.plan, self.num_workers = plan, num_workers
         self.epoch, self.batch = epoch, batch
-        self._epoch_length = {}
         self._iterator = None
 
     @property
     def position(self) -> Tuple[int, int]:
         return self.epoch, self.batch
 
-    def _length(self, epoch: int) -> int:
-        if epoch not in self._epoch_length:
-            self._epoch_length = {epoch: len(self.plan.epoch(epoch))}
-        return self._epoch_length[epoch]
-
     def _open(self) -> Iterator[Batch]:
-        if self.batch >= self._length(self.epoch):  # a checkpoint taken at the very end of an epoch
+        if self.batch >= self.plan.batches_per_epoch:  # a checkpoint taken at the very end of an epoch
             self.epoch, self.batch = self.epoch + 1, 0
         # Own generator: the loader must not draw from the global torch RNG,
         # which the checkpoint restores for the model's dropout and masks.
@@ -243,6 +246,6 @@ class BatchStream:
             self._iterator = self._open()
         batch = next(self._iterator)
         self.batch += 1
-        if self.batch == self._length(self.epoch):
+        if self.batch == self.plan.batches_per_epoch:
             self.epoch, self.batch = self.epoch + 1, 0
         return batch
